@@ -1,0 +1,32 @@
+# fetchall — developer entry points. Everything runs inside .venv (created on first use).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint typecheck check clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,fast,brotli,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)  ## start the built-in server, fetch urls/demo.txt into downloads/
+	$(VENV)/bin/fetchall demo
+
+test: $(STAMP)  ## the whole test suite (what CI runs)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check fetchall tests
+	$(VENV)/bin/ruff format --check fetchall tests
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) downloads .pytest_cache .mypy_cache .ruff_cache

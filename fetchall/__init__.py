@@ -1,0 +1,61 @@
+"""fetchall: download URL lists concurrently through interchangeable I/O engines.
+
+Python API::
+
+    from fetchall import fetch_all, on_host, Response, SKIP
+
+    @on_host("api.example.com")
+    def keep_json(resp: Response):
+        return f"api/{resp.json()['id']}.json"
+
+    summary = fetch_all(["https://api.example.com/items/1"], engine="asyncio", out="downloads")
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SKIP",
+    "CallbackRegistry",
+    "FetchOptions",
+    "Response",
+    "Result",
+    "RunSummary",
+    "UsageError",
+    "__version__",
+    "fetch_all",
+    "on_host",
+]
+
+_LAZY = {
+    "SKIP": "fetchall.callbacks",
+    "CallbackRegistry": "fetchall.callbacks",
+    "Response": "fetchall.callbacks",
+    "on_host": "fetchall.callbacks",
+    "FetchOptions": "fetchall.options",
+    "Result": "fetchall.result",
+    "RunSummary": "fetchall.runner",
+    "UsageError": "fetchall.errors",
+    "fetch_all": "fetchall.api",
+}
+
+if TYPE_CHECKING:
+    from fetchall.api import fetch_all
+    from fetchall.callbacks import SKIP, CallbackRegistry, Response, on_host
+    from fetchall.errors import UsageError
+    from fetchall.options import FetchOptions
+    from fetchall.result import Result
+    from fetchall.runner import RunSummary
+
+
+def __getattr__(name: str) -> Any:
+    """Import public names lazily, so ``import fetchall`` stays cheap."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fetchall' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(module), name)

@@ -1,0 +1,5 @@
+"""``python -m fetchall`` runs the command line."""
+
+from fetchall.cli import main
+
+main()

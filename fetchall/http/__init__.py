@@ -1,0 +1,1 @@
+"""Sans-I/O HTTP/1.x: request encoding, incremental response parsing, body decoding."""

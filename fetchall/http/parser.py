@@ -1,0 +1,360 @@
+"""Incremental HTTP/1.x response parser: bytes in, events out (h11 style, no I/O).
+
+Strategy: a small state machine driven by `ResponseParser.feed`. Line-oriented parts (status line
+plus header fields, chunk-size lines, trailer fields) are accumulated in one bytearray that can
+never grow past its limit, and the search for the terminating blank line resumes where the
+previous one stopped, so feeding one byte at a time stays linear. The status line is checked as
+soon as its first bytes arrive, so a response without one (HTTP/0.9, HTTP/2, garbage) fails at
+once. Body bytes are never buffered: they are sliced straight out of the fed data, and all body
+bytes found in one `feed` call are returned as a single `Data` event. Framing follows RFC 9112 §6.3
+(1xx skipped, HEAD/204/304 bodiless, chunked wins over a strict Content-Length, else until EOF).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from fetchall.errors import ConnectionLostError, ProtocolError
+from fetchall.http.headers import Headers
+
+MAX_INTERIM = 16
+"""At most this many interim (1xx) responses may precede the final one."""
+MAX_CHUNK_LINE = 4096
+"""Longest accepted chunk-size line (size plus extensions), in bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The final response head. ``http_version`` is ``"HTTP/1.0"`` or ``"HTTP/1.1"``."""
+
+    status: int
+    reason: str
+    http_version: str
+    headers: Headers
+
+
+@dataclass(frozen=True, slots=True)
+class Data:
+    """A piece of (still content-encoded) body, in arrival order."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """The response is complete."""
+
+
+Event: TypeAlias = Head | Data | End
+"""What `ResponseParser.feed` returns: one `Head`, then `Data` pieces, then `End`."""
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_STATUS_LINE = re.compile(rb"(HTTP/1\.[01]) ([1-5][0-9][0-9])(?: ([^\r\x00]*))?")
+_STATUS_PREFIXES = (b"HTTP/1.0 ", b"HTTP/1.1 ")
+_BLOCK_END = re.compile(rb"\n\r?\n")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;.*)?", re.DOTALL)
+_DIGITS = re.compile(r"[0-9]{1,18}")
+
+# Parser states.
+_HEAD, _LENGTH, _UNTIL_EOF, _CHUNK_SIZE_LINE, _CHUNK_DATA, _CHUNK_END, _TRAILERS = range(7)
+_DONE, _FAILED = 7, 8
+
+
+def _short(line: bytes | bytearray) -> str:
+    return repr(bytes(line[:40])) + ("..." if len(line) > 40 else "")
+
+
+def _parse_fields(lines: list[bytes], start: int) -> list[tuple[str, str]]:
+    """Header (or trailer) field lines → ``(name, value)`` pairs; obs-fold is unfolded."""
+    names: list[bytes] = []
+    values: list[bytes] = []
+    for i in range(start, len(lines)):
+        line = lines[i]
+        if line[-1:] == b"\r":
+            line = line[:-1]
+        if line[:1] in (b" ", b"\t"):
+            if not values:
+                raise ProtocolError(f"obsolete line folding before any header: {_short(line)}")
+            values[-1] = b" ".join(x for x in (values[-1], line.strip(b" \t")) if x)
+            continue
+        colon = line.find(b":")
+        if colon <= 0 or not _TOKEN.fullmatch(line, 0, colon):
+            raise ProtocolError(f"bad header line: {_short(line)}")
+        names.append(line[:colon])
+        values.append(line[colon + 1 :].strip(b" \t"))
+    for name, value in zip(names, values, strict=True):
+        if b"\0" in value or b"\r" in value:
+            raise ProtocolError(f"bad value for header {name.decode('ascii')!r}: {_short(value)}")
+    return [(n.decode("ascii"), v.decode("latin-1")) for n, v in zip(names, values, strict=True)]
+
+
+def _content_length(values: list[str]) -> int:
+    """The strict value of one or more Content-Length fields (RFC 9110 §8.6)."""
+    length = -1
+    for value in values:
+        for part in value.split(","):
+            item = part.strip(" \t")
+            if not _DIGITS.fullmatch(item):
+                raise ProtocolError(f"bad Content-Length: {value[:40]!r}")
+            n = int(item)
+            if length >= 0 and n != length:
+                raise ProtocolError(
+                    f"conflicting Content-Length values: {', '.join(values)[:60]!r}"
+                )
+            length = n
+    return length
+
+
+def _status_line(line: bytes | bytearray) -> tuple[str, int, str]:
+    if line[-1:] == b"\r":
+        line = line[:-1]
+    m = _STATUS_LINE.fullmatch(line)
+    if m is None:
+        raise ProtocolError(f"bad status line: {_short(line)}")
+    reason = m.group(3)
+    return m.group(1).decode("ascii"), int(m.group(2)), reason.decode("latin-1") if reason else ""
+
+
+class ResponseParser:
+    """Parse one HTTP/1.x response incrementally (see module docstring).
+
+    Call `feed` with bytes as they arrive and ``feed(b"")`` at EOF; it returns the new events and
+    raises `ProtocolError` (or `ConnectionLostError` for EOF before any byte) on bad input. After
+    `End`, further bytes are ignored and counted in ``trailing_bytes``.
+    """
+
+    __slots__ = (
+        "_buf",
+        "_expected",
+        "_interim",
+        "_line_checked",
+        "_max_head",
+        "_max_headers",
+        "_no_body",
+        "_received",
+        "_remaining",
+        "_saw_cr",
+        "_scan",
+        "_state",
+        "_status",
+        "trailing_bytes",
+    )
+
+    def __init__(
+        self, *, method: str = "GET", max_head_bytes: int = 65536, max_headers: int = 256
+    ) -> None:
+        self._no_body = method.upper() == "HEAD"
+        self._max_head = max_head_bytes
+        self._max_headers = max_headers
+        self._state = _HEAD
+        self._buf = bytearray()  # the pending head / trailer section / chunk-size line
+        self._scan = 0  # where the next search for a blank line starts in _buf
+        self._line_checked = False  # whether the current head's status line was validated
+        self._status: tuple[str, int, str] = ("", 0, "")
+        self._interim = 0
+        self._remaining = 0  # bytes left in the Content-Length body or the current chunk
+        self._expected = 0  # the Content-Length
+        self._received = False
+        self._saw_cr = False  # a chunk's data was followed by CR; LF must come next
+        self.trailing_bytes = 0
+        """Bytes received after the end of the response (ignored)."""
+
+    @property
+    def done(self) -> bool:
+        """Whether `End` has been emitted."""
+        return self._state == _DONE
+
+    def feed(self, data: bytes) -> list[Event]:
+        """Parse ``data`` (``b""`` means EOF) and return the events it completes."""
+        state = self._state
+        if state == _DONE:
+            self.trailing_bytes += len(data)
+            return []
+        if state == _FAILED:
+            raise ProtocolError("response parser already failed")
+        try:
+            if not data:
+                return self._eof()
+            self._received = True
+            return self._run(data)
+        except (ProtocolError, ConnectionLostError):
+            self._state = _FAILED
+            raise
+
+    def _run(self, data: bytes) -> list[Event]:
+        events: list[Event] = []
+        body: list[bytes] = []
+        pos, n = 0, len(data)
+        while pos < n:
+            state = self._state
+            if state in (_LENGTH, _CHUNK_DATA):
+                take = min(self._remaining, n - pos)
+                body.append(data if take == n else data[pos : pos + take])
+                pos += take
+                self._remaining -= take
+                if not self._remaining:
+                    self._state = _DONE if state == _LENGTH else _CHUNK_END
+            elif state == _UNTIL_EOF:
+                body.append(data[pos:] if pos else data)
+                pos = n
+            elif state == _HEAD:
+                pos = self._head(data, pos, events)
+            elif state == _CHUNK_SIZE_LINE:
+                pos = self._chunk_size(data, pos)
+            elif state == _CHUNK_END:
+                pos = self._chunk_end(data, pos)
+            elif state == _TRAILERS:
+                pos = self._trailers(data, pos)
+            else:  # _DONE
+                self.trailing_bytes += n - pos
+                break
+        if body:
+            events.append(Data(body[0] if len(body) == 1 else b"".join(body)))
+        if self._state == _DONE:
+            events.append(End())
+        return events
+
+    def _eof(self) -> list[Event]:
+        state = self._state
+        if state == _UNTIL_EOF:
+            self._state = _DONE
+            return [End()]
+        if state == _HEAD:
+            if not self._received:
+                raise ConnectionLostError("server closed the connection without sending a response")
+            raise ProtocolError("incomplete response head")
+        if state == _LENGTH:
+            got = self._expected - self._remaining
+            raise ProtocolError(
+                f"body shorter than Content-Length: got {got} of {self._expected} bytes"
+            )
+        raise ProtocolError("incomplete chunked body")
+
+    # -- head ---------------------------------------------------------------------------------
+
+    def _block(self, data: bytes, pos: int) -> tuple[int, bytes | None]:
+        """Accumulate a section ending in a blank line: (new pos, section or None if partial)."""
+        buf = self._buf
+        old = len(buf)
+        buf += data[pos : pos + self._max_head - old]
+        if not self._line_checked and self._state == _HEAD:
+            self._check_status_line(old)
+        m = _BLOCK_END.search(buf, self._scan)
+        if m is None:
+            if len(buf) >= self._max_head:
+                what = "response head" if self._state == _HEAD else "trailer section"
+                raise ProtocolError(f"{what} too large (more than {self._max_head} bytes)")
+            self._scan = max(len(buf) - 2, 0)
+            return len(data), None
+        block = bytes(buf[: m.start()])
+        end = m.end()
+        buf.clear()
+        self._scan = 0
+        return pos + end - old, block
+
+    def _check_status_line(self, old: int) -> None:
+        buf = self._buf
+        nl = buf.find(b"\n", old)
+        if nl >= 0:
+            self._status = _status_line(buf[:nl])
+            self._line_checked = True
+            return
+        k = min(len(buf), 9)
+        start = buf[:k]
+        if start != _STATUS_PREFIXES[0][:k] and start != _STATUS_PREFIXES[1][:k]:
+            raise ProtocolError(f"bad status line: {_short(buf)}")
+
+    def _split_lines(self, block: bytes, what: str) -> list[bytes]:
+        lines = block.split(b"\n")
+        if len(lines) - 1 > self._max_headers:
+            raise ProtocolError(f"too many {what} (more than {self._max_headers})")
+        return lines
+
+    def _head(self, data: bytes, pos: int, events: list[Event]) -> int:
+        pos, block = self._block(data, pos)
+        if block is None:
+            return pos
+        self._line_checked = False
+        headers = Headers(_parse_fields(self._split_lines(block, "headers"), 1))
+        version, status, reason = self._status
+        if status < 200:
+            if status == 101:
+                raise ProtocolError("unexpected 101 Switching Protocols response")
+            self._interim += 1
+            if self._interim > MAX_INTERIM:
+                raise ProtocolError(f"too many interim (1xx) responses (more than {MAX_INTERIM})")
+            return pos
+        events.append(Head(status, reason, version, headers))
+        self._start_body(status, headers)
+        return pos
+
+    def _start_body(self, status: int, headers: Headers) -> None:
+        if self._no_body or status in (204, 304):
+            self._state = _DONE
+            return
+        te = headers.get_all("transfer-encoding")
+        if te:
+            codings = [c.strip(" \t").lower() for value in te for c in value.split(",")]
+            if codings != ["chunked"]:
+                raise ProtocolError(f"unsupported transfer-encoding: {', '.join(te)[:60]!r}")
+            self._state = _CHUNK_SIZE_LINE
+            return
+        lengths = headers.get_all("content-length")
+        if lengths:
+            self._expected = self._remaining = _content_length(lengths)
+            self._state = _LENGTH if self._remaining else _DONE
+            return
+        self._state = _UNTIL_EOF
+
+    # -- chunked body -------------------------------------------------------------------------
+
+    def _chunk_size(self, data: bytes, pos: int) -> int:
+        buf = self._buf
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            if len(buf) + len(data) - pos > MAX_CHUNK_LINE:
+                raise ProtocolError(f"chunk size line too long (more than {MAX_CHUNK_LINE} bytes)")
+            buf += data[pos:]
+            return len(data)
+        if len(buf) + nl - pos > MAX_CHUNK_LINE:
+            raise ProtocolError(f"chunk size line too long (more than {MAX_CHUNK_LINE} bytes)")
+        line: bytes | bytearray = data[pos:nl]
+        if buf:
+            buf += line
+            line = bytes(buf)
+            buf.clear()
+        if line[-1:] == b"\r":
+            line = line[:-1]
+        m = _CHUNK_SIZE.fullmatch(line)
+        if m is None:
+            raise ProtocolError(f"bad chunk size: {_short(line)}")
+        size = int(m.group(1), 16)
+        if size:
+            self._remaining = size
+            self._state = _CHUNK_DATA
+        else:
+            # The trailer section ends at the first blank line; a synthetic LF lets the
+            # blank-line search treat "no trailers" (a lone CRLF) like any other section.
+            buf.append(0x0A)
+            self._state = _TRAILERS
+        return nl + 1
+
+    def _chunk_end(self, data: bytes, pos: int) -> int:
+        byte = data[pos]
+        if byte == 0x0A:
+            self._saw_cr = False
+            self._state = _CHUNK_SIZE_LINE
+        elif byte == 0x0D and not self._saw_cr:
+            self._saw_cr = True
+        else:
+            raise ProtocolError("bad chunk terminator")
+        return pos + 1
+
+    def _trailers(self, data: bytes, pos: int) -> int:
+        pos, block = self._block(data, pos)
+        if block is not None:
+            _parse_fields(self._split_lines(block, "trailer fields"), 1)  # validated, discarded
+            self._state = _DONE
+        return pos

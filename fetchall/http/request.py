@@ -1,0 +1,76 @@
+"""Encode an HTTP/1.x request head safely (sans-I/O).
+
+Strategy: validate every piece with precompiled regular expressions and build the head with one
+``str.join`` and one latin-1 encode. The method and header names must be RFC 9110 tokens; header
+values may not hold control characters (HTAB excepted); the request-target has every control
+character, space and non-ASCII character percent-encoded (UTF-8), so no input can inject CR/LF or
+split the request line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from fetchall.errors import InvalidRequestError
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_TARGET_ESCAPE = re.compile(r"[\x00-\x20\x7f-\U0010ffff]+|%(?![0-9A-Fa-f]{2})")
+_VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
+
+
+def _percent_encode(match: re.Match[str]) -> str:
+    return "".join([f"%{byte:02X}" for byte in match.group().encode("utf-8")])
+
+
+def quote_target(target: str) -> str:
+    """``target`` with control characters, space, non-ASCII and stray ``%`` percent-encoded.
+
+    Existing valid ``%XX`` escapes are kept. Raises `InvalidRequestError` for an empty target or
+    one that cannot be encoded as UTF-8 (lone surrogates).
+    """
+    if not target:
+        raise InvalidRequestError("empty request target")
+    try:
+        return _TARGET_ESCAPE.sub(_percent_encode, target)
+    except UnicodeEncodeError:
+        raise InvalidRequestError(f"request target is not valid text: {target[:60]!r}") from None
+
+
+def validate_header(name: str, value: str) -> None:
+    """Raise `InvalidRequestError` unless ``name: value`` can be sent verbatim and safely."""
+    if not _TOKEN.fullmatch(name):
+        raise InvalidRequestError(f"invalid header name: {name[:60]!r}")
+    if _BAD_VALUE_CHAR.search(value):
+        raise InvalidRequestError(f"control character in the value of header {name!r}")
+    if not value.isascii():
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise InvalidRequestError(
+                f"value of header {name!r} is not latin-1 encodable"
+            ) from None
+
+
+def encode_request(
+    method: str,
+    target: str,
+    headers: Sequence[tuple[str, str]],
+    version: str = "HTTP/1.0",
+) -> bytes:
+    """The bytes of ``METHOD SP target SP version CRLF (Name: value CRLF)* CRLF``.
+
+    Header names are emitted as given. Raises `InvalidRequestError` for a method that is not a
+    token, a malformed version, an unencodable target or an unsafe header.
+    """
+    if not _TOKEN.fullmatch(method):
+        raise InvalidRequestError(f"invalid HTTP method: {method[:60]!r}")
+    if not _VERSION.fullmatch(version):
+        raise InvalidRequestError(f"invalid HTTP version: {version[:20]!r}")
+    parts = [f"{method} {quote_target(target)} {version}\r\n"]
+    for name, value in headers:
+        validate_header(name, value)
+        parts.append(f"{name}: {value}\r\n")
+    parts.append("\r\n")
+    return "".join(parts).encode("latin-1")
