@@ -1,0 +1,524 @@
+"""The built-in aiohttp.web test server used by `fetchall serve`, the demo, tests and benchmarks.
+
+Strategy: one `web.Application` (`make_app`) whose body routes all answer through a single
+sender, so every route honours the same query knobs: `encoding` (gzip, deflate, deflate-raw, br,
+stacked in application order), `chunked=1`, `type=` and `latency=`. Bodies are generated lazily
+from a repeating printable pattern in 64 KiB pieces and compressed on the fly, so even a 1 GiB
+body never sits in memory (a compressed body sent with Content-Length is compressed up front,
+yielding to the loop between pieces; the pattern compresses about a thousandfold). A
+middleware counts requests and applies the configured latency; a wrapped protocol factory
+counts accepted TCP connections. `ServerThread` runs the app on a private event loop in a
+daemon thread; every wait in start and stop is bounded. Only loopback addresses are bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import random
+import ssl
+import string
+import threading
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiohttp import HttpVersion11, web
+from aiohttp.typedefs import Handler
+
+ALPHABET = (string.ascii_letters + string.digits).encode("ascii")
+PIECE = 64 * 1024
+MAX_BYTES = 1 << 30
+MAX_LATENCY = 300.0
+MAX_COUNT = 10_000  # bound for redirect hops, flaky thresholds and link counts
+_BLOCK = ALPHABET * (PIECE // len(ALPHABET) + 2)
+_LOOPBACK = {"127.0.0.1": "127.0.0.1", "::1": "::1", "localhost": "127.0.0.1"}
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_START_TIMEOUT = 10.0
+_JOIN_TIMEOUT = 5.0
+_SHUTDOWN_GRACE = 0.25  # in-flight handlers get this long before being cancelled on stop
+
+
+def body_bytes(n: int) -> bytes:
+    """Return the deterministic n-byte body: ASCII letters then digits, repeating."""
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    return (ALPHABET * (n // len(ALPHABET) + 1))[:n]
+
+
+def iter_body(n: int) -> Iterator[bytes]:
+    """Yield `body_bytes(n)` in pieces of at most 64 KiB, never building it whole."""
+    offset = 0
+    while offset < n:  # bounded: offset grows by >= 1 each turn
+        size = min(PIECE, n - offset)
+        start = offset % len(ALPHABET)
+        yield _BLOCK[start : start + size]
+        offset += size
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Server-wide behaviour: added `latency` seconds, varied uniformly by ± `jitter`."""
+
+    latency: float = 0.0
+    jitter: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("latency", "jitter"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or not 0.0 <= value <= MAX_LATENCY:
+                raise ValueError(f"{name} must be a number between 0 and {MAX_LATENCY:g}")
+
+    def delay(self) -> float:
+        """Return the delay for one request (never negative)."""
+        if not self.jitter:
+            return self.latency
+        return max(0.0, self.latency + random.uniform(-self.jitter, self.jitter))
+
+
+class ServerStats:
+    """Thread-safe counters of what the server saw; readable from any thread.
+
+    `reset()` also forgets the `/flaky` counters, so each test can reuse keys.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests = 0  # requests received since the last reset
+        self.active = 0  # requests in flight right now
+        self.max_active = 0  # peak simultaneous in-flight requests since the last reset
+        self.connections = 0  # TCP connections accepted since the last reset
+        self._by_path: Counter[str] = Counter()
+        self._flaky: Counter[str] = Counter()
+
+    @property
+    def by_path(self) -> Counter[str]:
+        """A snapshot: request count per path (without query)."""
+        with self._lock:
+            return Counter(self._by_path)
+
+    def reset(self) -> None:
+        """Zero the counters (peak restarts at the current in-flight count)."""
+        with self._lock:
+            self.requests = 0
+            self.max_active = self.active
+            self.connections = 0
+            self._by_path.clear()
+            self._flaky.clear()
+
+    def request_started(self, path: str) -> None:
+        """Record the start of one request."""
+        with self._lock:
+            self.requests += 1
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+            self._by_path[path] += 1
+
+    def request_finished(self) -> None:
+        """Record the end of one request."""
+        with self._lock:
+            self.active -= 1
+
+    def connection_accepted(self) -> None:
+        """Record one accepted TCP connection."""
+        with self._lock:
+            self.connections += 1
+
+    def flaky_hit(self, key: str) -> int:
+        """Count one request for a /flaky key; return how many it has had (1 for the first)."""
+        with self._lock:
+            self._flaky[key] += 1
+            return self._flaky[key]
+
+
+# ---------------------------------------------------------------- query parsing and encoding
+
+
+def _bad(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=message + "\n")
+
+
+def _int_param(raw: str, name: str, low: int, high: int) -> int:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 12) or not low <= int(raw) <= high:
+        raise _bad(f"{name} must be an integer from {low} to {high}")
+    return int(raw)
+
+
+def _float_param(raw: str, name: str, high: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0.0 <= value <= high:
+        raise _bad(f"{name} must be a number from 0 to {high:g}")
+    return value
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "0").lower() in ("1", "true", "yes", "on")
+
+
+def _header_value(raw: str, name: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+        raise _bad(f"{name} must not contain control characters")
+    return raw
+
+
+class _Encoder(Protocol):
+    def compress(self, data: bytes, /) -> bytes: ...
+    def flush(self) -> bytes: ...
+
+
+class _Brotli:
+    """Adapts brotli's Compressor to the zlib compressobj interface."""
+
+    def __init__(self) -> None:
+        try:
+            import brotli
+        except ImportError:
+            raise web.HTTPNotImplemented(text="brotli is not installed\n") from None
+        self._compressor = brotli.Compressor()
+
+    def compress(self, data: bytes, /) -> bytes:
+        return bytes(self._compressor.process(data))
+
+    def flush(self) -> bytes:
+        return bytes(self._compressor.finish())
+
+
+_ENCODINGS: dict[str, tuple[str, Callable[[], _Encoder]]] = {
+    "gzip": ("gzip", lambda: zlib.compressobj(wbits=31)),
+    "deflate": ("deflate", lambda: zlib.compressobj(wbits=15)),
+    "deflate-raw": ("deflate", lambda: zlib.compressobj(wbits=-15)),
+    "br": ("br", _Brotli),
+}
+
+
+def _encoders(request: web.Request) -> tuple[list[str], list[_Encoder]]:
+    raw = request.query.get("encoding")
+    if raw is None:
+        return [], []
+    tokens = [token.strip().lower() for token in raw.split(",")]
+    if not 1 <= len(tokens) <= 4 or any(token not in _ENCODINGS for token in tokens):
+        raise _bad(f"encoding must be up to 4 of {', '.join(_ENCODINGS)}, comma-separated")
+    return [_ENCODINGS[t][0] for t in tokens], [_ENCODINGS[t][1]() for t in tokens]
+
+
+def _encode(pieces: Iterable[bytes], encoders: list[_Encoder]) -> Iterator[bytes]:
+    for piece in pieces:
+        for encoder in encoders:
+            piece = encoder.compress(piece)
+        if piece:
+            yield piece
+    tail = b""
+    for encoder in encoders:
+        tail = encoder.compress(tail) + encoder.flush()
+    if tail:
+        yield tail
+
+
+# ---------------------------------------------------------------------------- the handlers
+
+
+@dataclass(frozen=True)
+class _Body:
+    size: int
+    pieces: Callable[[], Iterator[bytes]]
+    content_type: str
+
+
+def _small(data: bytes, content_type: str) -> _Body:
+    return _Body(len(data), lambda: iter((data,) if data else ()), content_type)
+
+
+async def _send(
+    request: web.Request, body: _Body, status: int = 200, headers: dict[str, str] | None = None
+) -> web.StreamResponse:
+    """Send `body` honouring the encoding/chunked/type query knobs; HEAD sends no body.
+
+    `chunked=1` on an HTTP/1.0 request (which forbids chunked coding) gives a body delimited
+    by connection close instead.
+    """
+    resp = web.StreamResponse(status=status, headers=headers)
+    resp.headers["Content-Type"] = _header_value(
+        request.query.get("type", body.content_type), "type"
+    )
+    names, encoders = _encoders(request)
+    stream = body.pieces()
+    if encoders:
+        resp.headers["Content-Encoding"] = ", ".join(names)
+        stream = _encode(stream, encoders)
+    if _flag(request, "chunked"):
+        if request.version >= HttpVersion11:
+            resp.enable_chunked_encoding()
+    elif encoders:
+        parts: list[bytes] = []
+        for part in stream:  # bounded by the body size; yields so other requests proceed
+            parts.append(part)
+            await asyncio.sleep(0)
+        resp.content_length = sum(len(part) for part in parts)
+        stream = iter(parts)
+    else:
+        resp.content_length = body.size
+    await resp.prepare(request)
+    if request.method != "HEAD" and status not in (204, 304):
+        for piece in stream:  # bounded by the body size
+            await resp.write(piece)
+    await resp.write_eof()
+    return resp
+
+
+async def _bytes(request: web.Request) -> web.StreamResponse:
+    n = _int_param(request.match_info["n"], "n", 0, MAX_BYTES)
+    return await _send(request, _Body(n, lambda: iter_body(n), "application/octet-stream"))
+
+
+async def _status(request: web.Request) -> web.StreamResponse:
+    code = _int_param(request.match_info["code"], "code", 200, 599)
+    text = b"" if code in (204, 304) else f"status {code}\n".encode()
+    return await _send(request, _small(text, "text/plain; charset=utf-8"), status=code)
+
+
+async def _redirect_reply(
+    request: web.Request, code: int, location: str | None
+) -> web.StreamResponse:
+    headers = {} if location is None else {"Location": _header_value(location, "url")}
+    text = f"redirect to {location}\n".encode() if location is not None else b"no Location\n"
+    return await _send(request, _small(text, "text/plain; charset=utf-8"), code, headers)
+
+
+async def _redirect(request: web.Request) -> web.StreamResponse:
+    n = _int_param(request.match_info["n"], "n", 0, MAX_COUNT)
+    if n == 0:
+        return await _send(request, _small(body_bytes(16), "application/octet-stream"))
+    code = _int_param(request.query.get("status", "302"), "status", 300, 399)
+    if code not in _REDIRECTS:
+        raise _bad("status must be one of 301, 302, 303, 307, 308")
+    query = request.rel_url.raw_query_string
+    location = f"/redirect/{n - 1}" + (f"?{query}" if query else "")
+    if _flag(request, "absolute"):
+        location = f"{request.scheme}://{request.host}{location}"
+    elif request.query.get("relative") == "path":  # path-relative: "2", not "/redirect/2"
+        location = location.removeprefix("/redirect/")
+    return await _redirect_reply(request, code, location)
+
+
+async def _redirect_to(request: web.Request) -> web.StreamResponse:
+    code = _int_param(request.query.get("status", "302"), "status", 300, 399)
+    return await _redirect_reply(request, code, request.query.get("url"))
+
+
+async def _headers(request: web.Request) -> web.StreamResponse:
+    seen: dict[str, str] = {}
+    for raw_name, raw_value in request.raw_headers:
+        name, value = raw_name.decode("latin-1"), raw_value.decode("utf-8", "replace")
+        seen[name] = f"{seen[name]}, {value}" if name in seen else value
+    return await _send(request, _small(json.dumps(seen).encode(), "application/json"))
+
+
+async def _json(request: web.Request) -> web.StreamResponse:
+    data = json.dumps({"id": request.match_info["id"]}).encode()
+    return await _send(request, _small(data, "application/json"))
+
+
+async def _links(request: web.Request) -> web.StreamResponse:
+    n = _int_param(request.match_info["n"], "n", 0, MAX_COUNT)
+    items = "".join(f'<li><a href="/json/{i}">item {i}</a></li>\n' for i in range(n))
+    page = f"<!doctype html>\n<html><head><title>{n} links</title></head>\n<body><ul>\n{items}"
+    page += "</ul></body></html>\n"
+    return await _send(request, _small(page.encode(), "text/html; charset=utf-8"))
+
+
+def make_app(settings: ServerSettings, stats: ServerStats) -> web.Application:
+    """Build the test application: routes, latency and request counting."""
+
+    async def flaky(request: web.Request) -> web.StreamResponse:
+        k = _int_param(request.match_info["k"], "k", 1, MAX_COUNT)
+        if stats.flaky_hit(request.match_info["key"]) >= k:
+            return await _send(request, _small(body_bytes(32), "application/octet-stream"))
+        wait = request.query.get("retry_after")
+        headers = {} if wait is None else {"Retry-After": _header_value(wait, "retry_after")}
+        return await _send(request, _small(b"try again\n", "text/plain"), 503, headers)
+
+    @web.middleware
+    async def count_and_delay(request: web.Request, handler: Handler) -> web.StreamResponse:
+        stats.request_started(request.path)
+        try:
+            raw = request.query.get("latency")
+            delay = settings.delay() if raw is None else _float_param(raw, "latency", MAX_LATENCY)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            return await handler(request)
+        finally:
+            stats.request_finished()
+
+    app = web.Application(middlewares=[count_and_delay])
+    app.add_routes(
+        [
+            web.get("/bytes/{n}", _bytes),
+            web.get("/status/{code}", _status),
+            web.get("/redirect/{n}", _redirect),
+            web.get("/redirect-to", _redirect_to),
+            web.get("/flaky/{key}/{k}", flaky),
+            web.get("/headers", _headers),
+            web.get("/json/{id}", _json),
+            web.get("/links/{n}", _links),
+        ]
+    )
+    return app
+
+
+# ------------------------------------------------------------------- running it in a thread
+
+
+class ServerThread:
+    """Runs `make_app` on its own event loop in a daemon thread, on 127.0.0.1 or ::1."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        jitter: float = 0.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if host not in _LOOPBACK:
+            raise ValueError(f"host must be one of {', '.join(_LOOPBACK)} (loopback only)")
+        if not 0 <= port <= 65535:
+            raise ValueError("port must be from 0 to 65535")
+        self._host = _LOOPBACK[host]
+        self._requested_port = port
+        self._settings = ServerSettings(latency, jitter)
+        self._ssl = ssl_context
+        self.stats = ServerStats()
+        self.port = 0
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
+
+    @property
+    def base_url(self) -> str:
+        """`http(s)://host:port` of the running server (IPv6 hosts bracketed)."""
+        if not self.port:
+            raise RuntimeError("server not started")
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"{'https' if self._ssl else 'http'}://{host}:{self.port}"
+
+    def url(self, path: str) -> str:
+        """Return base_url + path (a leading "/" is added if missing)."""
+        return self.base_url + (path if path.startswith("/") else "/" + path)
+
+    def start(self) -> ServerThread:
+        """Start serving; return once listening (or raise why it could not)."""
+        if self._thread is not None:
+            raise RuntimeError("server already started")
+        self._thread = threading.Thread(target=self._run, name="fetchall-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(_START_TIMEOUT):
+            self.stop()
+            raise RuntimeError("server did not start in time")
+        if self._error is not None:
+            self._thread.join(_JOIN_TIMEOUT)
+            raise RuntimeError(f"server failed to start: {self._error}") from self._error
+        return self
+
+    def stop(self) -> None:
+        """Close the listener and every connection, then join the thread (bounded wait)."""
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None or not thread.is_alive():
+            return
+        with contextlib.suppress(RuntimeError):  # loop already closed
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(_JOIN_TIMEOUT)
+
+    def wait(self) -> None:
+        """Block until the server thread ends (interruptible by Ctrl-C)."""
+        while self._thread is not None and self._thread.is_alive():  # ends with the server
+            self._thread.join(0.5)
+
+    def __enter__(self) -> ServerThread:
+        return self if self._thread is not None else self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._open())
+        except BaseException as exc:  # reported to start() in the calling thread
+            self._error = exc
+        self._ready.set()
+        try:
+            if self._error is None:
+                loop.run_forever()
+        finally:
+            loop.run_until_complete(self._close())
+            _cancel_pending(loop)
+            loop.close()
+
+    async def _open(self) -> None:
+        app = make_app(self._settings, self.stats)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_GRACE)
+        await self._runner.setup()
+        handler, stats = self._runner.server, self.stats
+        assert handler is not None
+
+        def protocol() -> asyncio.BaseProtocol:  # called once per accepted TCP connection
+            stats.connection_accepted()
+            return handler()
+
+        loop = asyncio.get_running_loop()
+        self._listener = await loop.create_server(
+            protocol, self._host, self._requested_port, ssl=self._ssl, backlog=1024
+        )
+        self.port = int(self._listener.sockets[0].getsockname()[1])
+
+    async def _close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        if self._runner is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._runner.cleanup(), _JOIN_TIMEOUT / 2)
+
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.wait(tasks, timeout=1.0))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+
+
+def serve_forever(host: str, port: int, latency: float, jitter: float) -> None:
+    """Serve until Ctrl-C (blocking), printing one line `serving on <base_url>`."""
+    server = ServerThread(host=host, port=port, latency=latency, jitter=jitter).start()
+    print(f"serving on {server.base_url}", flush=True)
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+def demo_urls(base_url: str, template_lines: Iterable[str]) -> Iterator[str]:
+    """Yield each URL line of a template with `{server}` replaced by base_url.
+
+    Blank lines and `#` comments are skipped; surrounding whitespace is stripped.
+    """
+    base = base_url.rstrip("/")
+    for line in template_lines:
+        text = line.strip()
+        if text and not text.startswith("#"):
+            yield text.replace("{server}", base)
