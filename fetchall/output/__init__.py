@@ -1,0 +1,1 @@
+"""Output: URL to safe path, atomic body files, the JSONL report."""

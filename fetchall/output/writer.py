@@ -1,0 +1,240 @@
+"""Temporary body files and their atomic commit into the output directory.
+
+Strategy: each body streams into ``ROOT/.fetchall-tmp/<pid>-<counter>-<random>.part`` (created
+with O_EXCL) and is moved into place with one ``os.replace`` only when complete, so a final path
+never holds a partial body. Before the rename every existing component of the destination is
+``lstat``-ed (never followed): a symlink anywhere, a regular file where a directory is needed, a
+directory where the file goes, or a path already committed in this run for a different URL makes
+`commit` pick a fallback path instead:
+
+- the last component gets ``~<8 hex of hash(key)>`` inserted before its extension (a second
+  round uses a different hash of the key, and so on);
+- a directory component that is a file or a symlink gets ``.d`` appended (``a`` -> ``a.d``),
+  and the last component is tagged as above.
+
+The checks repeat until a free path is found (at most `MAX_TRIES` rounds). With no symlink among
+the components below the output directory's real path, the destination is inside it: nothing
+is ever written outside ROOT. Paths committed in this run are remembered compactly (64-bit
+digest of the path -> 64-bit digest of the key); on a case-insensitive file system the path
+digest is taken of the case-folded path. A previous run's file at the same path is overwritten.
+Commit from one process (the coordinator); temporary files may be created in any process,
+since `OutputDir` pickles (without its claims).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import stat
+import threading
+import unicodedata
+from hashlib import blake2b
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from fetchall.errors import OutputError, UsageError
+from fetchall.output.paths import safe_relpath, split_ext
+
+TEMP_DIR = ".fetchall-tmp"
+MAX_TRIES = 8
+_O_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_RESERVED_KEY = -1  # claim value of paths reserved with `OutputDir.reserve`
+
+
+class BodyFile:
+    """A temporary file a body is being streamed into."""
+
+    __slots__ = ("_file", "path", "size")
+
+    def __init__(self, path: Path, file: BinaryIO) -> None:
+        self.path = path
+        self.size = 0
+        self._file = file
+
+    def write(self, data: bytes) -> None:
+        """Append ``data``."""
+        self._file.write(data)
+        self.size += len(data)
+
+    def close(self) -> None:
+        """Flush and close (idempotent); may raise OSError (e.g. disk full)."""
+        if not self._file.closed:
+            self._file.close()
+
+    def discard(self) -> None:
+        """Close and delete the file; idempotent and never raises."""
+        with contextlib.suppress(OSError, ValueError):
+            self._file.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+
+class OutputDir:
+    """The output directory: hands out temporary files and commits them atomically."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            real = os.path.realpath(self.root)
+            if not os.path.isdir(real):
+                raise NotADirectoryError(20, "not a directory")
+            if not os.access(real, os.W_OK | os.X_OK):
+                raise PermissionError(13, "not writable")
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise UsageError(f"cannot use output directory {root}: {reason}") from None
+        self._real = real
+        self._tmp = os.path.join(real, TEMP_DIR)
+        self._fold_case = _case_insensitive(real)
+        self._init_process_state()
+
+    def _init_process_state(self) -> None:
+        self._claims: dict[int, int] = {}
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()
+        self._tmp_ready_pid = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"root": self.root, "_real": self._real, "_tmp": self._tmp, "_fold": self._fold_case}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.root = state["root"]
+        self._real = state["_real"]
+        self._tmp = state["_tmp"]
+        self._fold_case = state["_fold"]
+        self._init_process_state()
+
+    def new_temp(self) -> BodyFile:
+        """A new, empty temporary file under ``ROOT/.fetchall-tmp``; raises `OutputError`."""
+        pid = os.getpid()
+        path = os.path.join(self._tmp, f"{pid}-{next(self._counter)}-{os.urandom(4).hex()}.part")
+        try:
+            if self._tmp_ready_pid != pid:
+                self._prepare_temp_dir()
+                self._tmp_ready_pid = pid
+            try:
+                fd = os.open(path, _O_FLAGS, 0o666)
+            except FileNotFoundError:  # the temp dir was removed meanwhile
+                self._prepare_temp_dir()
+                fd = os.open(path, _O_FLAGS, 0o666)
+        except OSError as exc:
+            raise OutputError(f"cannot create a temporary file: {_reason(exc)}") from None
+        return BodyFile(Path(path), os.fdopen(fd, "wb"))
+
+    def _prepare_temp_dir(self) -> None:
+        """Create the temp dir if needed and make sure it is a real directory, not a symlink."""
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(self._tmp)
+        if not stat.S_ISDIR(os.lstat(self._tmp).st_mode):
+            raise NotADirectoryError(20, f"{TEMP_DIR} is not a directory")
+
+    def reserve(self, relpath: str) -> None:
+        """Keep commits away from ``relpath`` (e.g. the report file inside ROOT)."""
+        with self._lock:
+            self._claims[self._path_digest(relpath)] = _RESERVED_KEY
+
+    def commit(self, body: BodyFile, relpath: str, key: str) -> str:
+        """Close ``body`` and move it to ``ROOT/relpath`` or a fallback; return the path used.
+
+        ``key`` identifies the content (the URL). Raises `OutputError` (after discarding the
+        temp file) if the file cannot be saved.
+        """
+        try:
+            body.close()
+            parts = safe_relpath(relpath).split("/")
+            with self._lock:
+                used = self._place(parts, _digest(key))
+                os.replace(body.path, os.path.join(self._real, used))
+                self._claims[self._path_digest(used)] = _digest(key)
+        except (OSError, ValueError) as exc:
+            body.discard()
+            raise OutputError(f"cannot save to {relpath}: {_reason(exc)}") from exc
+        return used
+
+    def _place(self, parts: list[str], key_digest: int) -> str:
+        """Find a free destination for ``parts`` (see module docstring); create its parents."""
+        if parts[0] == TEMP_DIR or (self._fold_case and parts[0].casefold() == TEMP_DIR):
+            parts[0] += ".d"
+        last = parts[-1]
+        for attempt in range(1, MAX_TRIES + 1):
+            bad = self._conflict(parts, key_digest)
+            if bad is None:
+                if len(parts) > 1:
+                    os.makedirs(os.path.join(self._real, *parts[:-1]), exist_ok=True)
+                return "/".join(parts)
+            if bad < len(parts) - 1:
+                parts[bad] += ".d"
+            parts[-1] = _tagged(last, key_digest, attempt)
+        raise FileExistsError(17, "no free path found")
+
+    def _conflict(self, parts: list[str], key_digest: int) -> int | None:
+        """Index of the first component that forbids using ``parts`` as is, or None if free."""
+        claim = self._claims.get(self._path_digest("/".join(parts)))
+        if claim is not None and claim != key_digest:
+            return len(parts) - 1
+        path = self._real
+        final = len(parts) - 1
+        for index, name in enumerate(parts):
+            path = os.path.join(path, name)
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                return None  # nothing below exists yet: makedirs creates real directories
+            if stat.S_ISLNK(mode) or stat.S_ISDIR(mode) == (index == final):
+                return index
+        return None
+
+    def _path_digest(self, relpath: str) -> int:
+        if self._fold_case:
+            relpath = unicodedata.normalize("NFC", relpath).casefold()
+        return _digest(relpath)
+
+    def remove_temps(self) -> None:
+        """Delete this process's leftover temporary files; remove the temp dir if empty."""
+        prefix = f"{os.getpid()}-"
+        try:
+            with os.scandir(self._tmp) as entries:
+                for entry in entries:
+                    if entry.name.startswith(prefix) and entry.name.endswith(".part"):
+                        with contextlib.suppress(OSError):
+                            os.unlink(entry.path)
+        except OSError:
+            return
+        with contextlib.suppress(OSError):
+            os.rmdir(self._tmp)
+
+
+def _tagged(name: str, key_digest: int, attempt: int) -> str:
+    """``name`` with ``~<8 hex>`` (from the key and the attempt) before its extension."""
+    stem, ext = split_ext(name)
+    seed = key_digest.to_bytes(8, "big", signed=True) + attempt.to_bytes(2, "big")
+    return f"{stem}~{blake2b(seed, digest_size=4).hexdigest()}{ext}"
+
+
+def _digest(text: str) -> int:
+    """A signed 64-bit blake2b digest (compact dict key/value)."""
+    data = text.encode("utf-8", "surrogatepass")
+    return int.from_bytes(blake2b(data, digest_size=8).digest(), "big", signed=True)
+
+
+def _case_insensitive(directory: str) -> bool:
+    """Whether ``directory`` is on a case-insensitive file system (probe with a temp file)."""
+    name = f".fetchall-case-probe-{os.getpid()}-{os.urandom(4).hex()}"
+    probe = os.path.join(directory, name)
+    try:
+        os.close(os.open(probe, _O_FLAGS, 0o600))
+    except OSError:
+        return False
+    try:
+        return os.path.exists(os.path.join(directory, name.upper()))
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+
+
+def _reason(exc: BaseException) -> str:
+    """A short lower-case reason for an exception."""
+    reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+    return reason[:1].lower() + reason[1:]

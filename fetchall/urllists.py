@@ -1,0 +1,104 @@
+"""Reading URL-list files lazily: one bounded line at a time, so memory does not grow with the
+length of a list. Blank lines and ``#`` comments are skipped; ``-`` is standard input.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from typing import TextIO
+
+from fetchall.errors import BadURLError, UsageError
+from fetchall.urls import MAX_BAD_TEXT, MAX_URL_LENGTH, BadLine, UrlLine, parse_url
+
+_MAX_LINE = MAX_URL_LENGTH + 1024  # read bound for one line of a URL list
+STDIN_NAME = "<stdin>"  # the `source` of lines read from "-"
+
+
+def read_url_lists(
+    paths: Sequence[str], stdin: TextIO | None = None
+) -> Iterator[UrlLine | BadLine]:
+    """Yield every URL line of ``paths`` in order, lazily; ``-`` is stdin.
+
+    Blank lines and ``#`` comments are skipped; files are decoded as UTF-8 (BOM skipped,
+    undecodable bytes replaced). An unreadable file raises `UsageError`.
+    """
+    for path in paths:
+        if path == "-":
+            yield from _read_stdin(stdin)
+            continue
+        try:
+            with open(path, encoding="utf-8-sig", errors="replace") as stream:
+                yield from _entries(stream, path)
+        except OSError as exc:
+            raise UsageError(f"cannot read URL list {path}: {_reason(exc)}") from None
+
+
+def _read_stdin(stdin: TextIO | None) -> Iterator[UrlLine | BadLine]:
+    """Entries of stdin: the given stream as is, or sys.stdin re-wrapped as lenient UTF-8."""
+    if stdin is not None:
+        yield from _entries(stdin, STDIN_NAME)
+        return
+    if sys.stdin is None:
+        raise UsageError("cannot read URL list -: there is no standard input")
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:
+        yield from _entries(sys.stdin, STDIN_NAME)
+        return
+    wrapper = io.TextIOWrapper(buffer, encoding="utf-8-sig", errors="replace")
+    try:
+        yield from _entries(wrapper, STDIN_NAME)
+    finally:
+        wrapper.detach()  # leave sys.stdin's buffer open
+
+
+def _entries(stream: TextIO, source: str) -> Iterator[UrlLine | BadLine]:
+    """Parse the lines of one stream into entries."""
+    for lineno, raw, overlong in _lines(stream):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if overlong:
+            error = BadURLError(f"URL too long (more than {MAX_URL_LENGTH} characters)")
+            yield BadLine(line[:MAX_BAD_TEXT], source, lineno, error)
+            continue
+        try:
+            yield UrlLine(parse_url(line), source, lineno, line)
+        except BadURLError as exc:
+            yield BadLine(line[:MAX_BAD_TEXT], source, lineno, exc)
+
+
+def _lines(stream: TextIO) -> Iterator[tuple[int, str, bool]]:
+    """``(lineno, line, overlong)`` with each line read at most ``_MAX_LINE`` chars at a time."""
+    readline = stream.readline
+    lineno = 0
+    while raw := readline(_MAX_LINE):
+        lineno += 1
+        if len(raw) < _MAX_LINE or raw.endswith(("\n", "\r")):
+            yield lineno, raw, False
+            continue
+        while (more := readline(_MAX_LINE)) and not more.endswith(("\n", "\r")):
+            pass
+        yield lineno, raw, True
+
+
+def check_url_lists(paths: Sequence[str]) -> None:
+    """Raise `UsageError` naming the first URL list that cannot be opened; ``-`` always passes."""
+    for path in paths:
+        if path == "-":
+            continue
+        try:
+            if os.path.isdir(path):
+                raise IsADirectoryError(21, "is a directory")
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise UsageError(f"cannot read URL list {path}: {_reason(exc)}") from None
+
+
+def _reason(exc: OSError) -> str:
+    """A short lower-case reason for an OSError."""
+    reason = exc.strerror or str(exc)
+    return reason[:1].lower() + reason[1:]

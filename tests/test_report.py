@@ -1,0 +1,101 @@
+"""The JSONL report writer and reader (fetchall.output.report)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fetchall.errors import UsageError
+from fetchall.output.report import ReportWriter, read_report
+from fetchall.result import REPORT_FIELDS, Result
+
+
+def _ok(n: int) -> Result:
+    return Result(
+        url=f"http://h/{n}",
+        engine="threads",
+        ok=True,
+        final_url=f"http://h/{n}",
+        status=200,
+        path=f"h/{n}",
+        bytes=n,
+        content_type="text/plain",
+        attempts=1,
+        elapsed_ms=1.5,
+    )
+
+
+def test_rows_are_jsonl_in_field_order_and_flushed(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "dir" / "report.jsonl"
+    with ReportWriter(path) as report:
+        report.write(_ok(1))
+        # Visible before close: each row is flushed.
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert len(lines) == 1
+        row = json.loads(lines[0])
+        assert tuple(row) == REPORT_FIELDS
+        assert row["url"] == "http://h/1" and row["ok"] is True and row["status"] == 200
+        report.write(Result(url="ftp://x", engine="threads", error_type="bad_url", error="e"))
+        assert len(path.read_text(encoding="utf-8").splitlines()) == 2
+    rows = list(read_report(path))
+    assert [r["ok"] for r in rows] == [True, False]
+    assert rows[1]["path"] is None and rows[1]["error_type"] == "bad_url"
+
+
+def test_non_ascii_kept_and_odd_strings_stay_valid(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    with ReportWriter(path) as report:
+        report.write(Result(url="http://h/bücher", engine="e"))
+        report.write(Result(url="http://h/\udcff", engine="e"))  # lone surrogate
+    raw = path.read_bytes()
+    assert "bücher".encode() in raw
+    raw.decode("utf-8")  # always valid UTF-8
+    rows = list(read_report(path))
+    assert rows[0]["url"] == "http://h/bücher"
+    assert rows[1]["url"] == "http://h/\udcff"
+
+
+def test_write_row_and_truncating_open(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text("old content\n")
+    report = ReportWriter(path)
+    report.write_row({"url": "http://h/", "ok": True})
+    report.close()
+    report.close()
+    assert path.read_text() == '{"url": "http://h/", "ok": true}\n'
+
+
+def test_read_report_tolerates_truncated_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    with ReportWriter(path) as report:
+        report.write(_ok(1))
+        report.write(_ok(2))
+    with path.open("a") as out:
+        out.write('{"url": "http://h/3", "ok": tr')
+    assert [row["url"] for row in read_report(path)] == ["http://h/1", "http://h/2"]
+
+
+def test_read_report_skips_garbage_lines(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b'{"url": "a"}\n\nnot json\n[1, 2]\n\xff\xfe\n{"url": "b"}\n')
+    assert [row["url"] for row in read_report(path)] == ["a", "b"]
+
+
+def test_read_report_is_lazy(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"n": 1}\n' * 10_000)
+    rows = read_report(path)
+    assert next(rows) == {"n": 1}
+
+
+def test_open_errors_are_usage_errors(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(UsageError, match="cannot write report"):
+        ReportWriter(blocker / "report.jsonl")
+    with pytest.raises(UsageError, match="cannot write report"):
+        ReportWriter(tmp_path)
+    with pytest.raises(UsageError, match="cannot read report"):
+        list(read_report(tmp_path / "missing.jsonl"))
