@@ -1,0 +1,196 @@
+"""Per-host callbacks: the registry, the ``@on_host`` decorator, the `Response` they receive.
+
+Strategy: a `CallbackRegistry` maps host patterns to plain functions. Lookup order: exact host,
+then the longest matching ``*.suffix`` wildcard, then ``"*"``. ``@on_host`` registers into the
+registry that is *active*: the process-wide default, or a fresh one while `load_callbacks_file`
+executes a ``--callbacks FILE.py``. The runner calls callbacks in its coordinating thread, one at a
+time, with a `Response` whose body stays on disk until the callback asks for it.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, Final
+
+from fetchall.errors import UsageError
+from fetchall.http.headers import Headers
+
+
+class _Skip:
+    """Sentinel type of `SKIP`."""
+
+    _instance: _Skip | None = None
+
+    def __new__(cls) -> _Skip:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "SKIP"
+
+
+SKIP: Final = _Skip()
+"""Return this from a callback to keep nothing on disk (the row is still ``ok``)."""
+
+CallbackResult = str | _Skip | None
+Callback = Callable[["Response"], CallbackResult]
+
+
+class Response:
+    """A complete 2xx response handed to a callback. The decoded body is on disk, not in memory."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        final_url: str,
+        status: int,
+        reason: str,
+        headers: Headers,
+        host: str,
+        body_path: Path,
+        size: int,
+        enqueue: Callable[[str], None],
+    ) -> None:
+        self.url = url
+        self.final_url = final_url
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.host = host
+        self.body_path = body_path
+        self.size = size
+        self._enqueue = enqueue
+
+    @property
+    def content_type(self) -> str | None:
+        """The Content-Type header, if any."""
+        return self.headers.get("content-type")
+
+    def open(self) -> IO[bytes]:
+        """Open the decoded body for streaming reads (the caller closes it)."""
+        return self.body_path.open("rb")
+
+    def read(self) -> bytes:
+        """The whole decoded body (loads it into memory: prefer `open` for big bodies)."""
+        return self.body_path.read_bytes()
+
+    def text(self, encoding: str | None = None) -> str:
+        """The body as text: ``encoding``, else the Content-Type charset, else UTF-8."""
+        return self.read().decode(encoding or self._charset() or "utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.read())
+
+    def enqueue(self, url: str) -> None:
+        """Fetch ``url`` too, in this run (deduplicated like input lines)."""
+        self._enqueue(url)
+
+    def _charset(self) -> str | None:
+        for part in (self.content_type or "").split(";")[1:]:
+            name, _, value = part.strip().partition("=")
+            if name.lower() == "charset" and value:
+                return value.strip('"')
+        return None
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.final_url} {self.size} bytes>"
+
+
+class CallbackRegistry:
+    """Host pattern → callback. Patterns: ``"host"``, ``"*.example.com"``, ``"*"``."""
+
+    def __init__(self, callbacks: Mapping[str, Callback] | None = None) -> None:
+        self._exact: dict[str, Callback] = {}
+        self._suffix: dict[str, Callback] = {}
+        self._any: Callback | None = None
+        for pattern, func in (callbacks or {}).items():
+            self.add(pattern, func)
+
+    def add(self, pattern: str, func: Callback) -> None:
+        """Register ``func`` for ``pattern`` (a later registration of a pattern replaces it)."""
+        pattern = pattern.strip().lower().rstrip(".")
+        if not callable(func):
+            raise TypeError(f"callback for {pattern!r} is not callable")
+        if pattern == "*":
+            self._any = func
+        elif pattern.startswith("*."):
+            self._suffix[pattern[1:]] = func
+        elif pattern and "*" not in pattern:
+            self._exact[pattern] = func
+        else:
+            raise ValueError(f"bad host pattern {pattern!r}: use 'host', '*.domain' or '*'")
+
+    def match(self, host: str) -> Callback | None:
+        """The callback for ``host``, or None."""
+        host = host.lower().rstrip(".")
+        found = self._exact.get(host)
+        if found is not None:
+            return found
+        if self._suffix:
+            dot = host.find(".")
+            while dot != -1:
+                found = self._suffix.get(host[dot:])
+                if found is not None:
+                    return found
+                dot = host.find(".", dot + 1)
+        return self._any
+
+    def __bool__(self) -> bool:
+        return bool(self._exact or self._suffix or self._any)
+
+    def __len__(self) -> int:
+        return len(self._exact) + len(self._suffix) + (self._any is not None)
+
+
+default_registry = CallbackRegistry()
+_active: list[CallbackRegistry] = [default_registry]
+
+
+def on_host(pattern: str) -> Callable[[Callback], Callback]:
+    """Decorator: run the function for every complete 2xx response from hosts matching ``pattern``.
+
+    The function gets a `Response` and returns None (default saving), a relative path to save
+    under (kept inside the output directory), or `SKIP`.
+    """
+
+    def register(func: Callback) -> Callback:
+        _active[-1].add(pattern, func)
+        return func
+
+    return register
+
+
+@contextmanager
+def collecting_into(registry: CallbackRegistry) -> Iterator[CallbackRegistry]:
+    """While active, ``@on_host`` registers into ``registry``."""
+    _active.append(registry)
+    try:
+        yield registry
+    finally:
+        _active.pop()
+
+
+def load_callbacks_file(path: str | Path) -> CallbackRegistry:
+    """Execute a callbacks file and return the registry its ``@on_host`` calls filled.
+
+    Any failure (missing file, syntax error, exception at import) is a `UsageError`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"--callbacks: no such file: {path}")
+    registry = CallbackRegistry()
+    with collecting_into(registry):
+        try:
+            runpy.run_path(str(path), run_name="fetchall_callbacks")
+        except Exception as exc:  # user code: any failure is a usage error
+            raise UsageError(f"--callbacks {path}: {type(exc).__name__}: {exc}") from None
+    if not registry:
+        raise UsageError(f"--callbacks {path}: no @on_host callbacks registered")
+    return registry

@@ -1,0 +1,206 @@
+"""Redirect and retry policy, written once for every engine. Pure: no I/O, no sleeping.
+
+Strategy: `plan()` is a generator that *decides*; engines *do*. It yields `Attempt(request)` (the
+engine performs one HTTP exchange and sends back an `Outcome`) or `Sleep(seconds)` (the engine
+waits in its own style and sends back ``None``), and finally returns a `Final`. Blocking engines
+drive it with a plain loop, callback engines step it from callbacks, coroutine engines with
+``await``/``yield from``. The wall clock (for Retry-After dates) and randomness are injected.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+
+from fetchall.errors import FetchError, HTTPStatusError, RedirectError
+from fetchall.http.headers import Headers
+from fetchall.urls import Target, resolve_redirect
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+MAX_BACKOFF = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP request to make: the target and every header to send (Host included)."""
+
+    target: Target
+    headers: tuple[tuple[str, str], ...]
+    method: str = "GET"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What an engine reports after one attempt.
+
+    ``body`` is an opaque handle to the saved, decoded body (engines only set it for a complete
+    2xx response); ``error`` is set when the attempt failed before a usable response.
+    """
+
+    status: int | None = None
+    reason: str = ""
+    headers: Headers = field(default_factory=Headers)
+    body: object | None = None
+    size: int = 0
+    error: FetchError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """Step: perform ``request`` and send back its `Outcome`."""
+
+    request: Request
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Step: wait ``seconds`` (engine's own way), then send back ``None``."""
+
+    seconds: float
+
+
+Step = Attempt | Sleep
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    """How a URL ended: the last request, its outcome, and the error if it failed."""
+
+    request: Request
+    outcome: Outcome | None
+    error: FetchError | None
+    attempts: int
+    redirects: int
+
+    @property
+    def ok(self) -> bool:
+        """True for a complete 2xx response."""
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySettings:
+    """The numbers the policy needs (taken from `FetchOptions` by the runner)."""
+
+    retries: int = 2
+    retry_backoff: float = 0.5
+    retry_after_cap: float = 60.0
+    max_redirects: int = 10
+    user_agent: str = "fetchall"
+    accept_encoding: str = "gzip, deflate"
+    extra_headers: tuple[tuple[str, str], ...] = ()
+
+
+def build_request(target: Target, settings: PolicySettings, *, credentials: bool = True) -> Request:
+    """The request for ``target``: default headers, then the user's (which override by name).
+
+    With ``credentials=False`` (after a redirect to another origin) Authorization, Cookie and
+    Proxy-Authorization from the user's headers are dropped.
+    """
+    user = [
+        (k, v)
+        for k, v in settings.extra_headers
+        if credentials or k.lower() not in CREDENTIAL_HEADERS
+    ]
+    overridden = {k.lower() for k, _ in user}
+    defaults = [
+        ("Host", target.host_header),
+        ("User-Agent", settings.user_agent),
+        ("Accept", "*/*"),
+        ("Accept-Encoding", settings.accept_encoding),
+        ("Connection", "close"),
+    ]
+    headers = [(k, v) for k, v in defaults if k.lower() not in overridden] + user
+    return Request(target=target, headers=tuple(headers))
+
+
+def backoff_delay(retry_number: int, base: float, rng: random.Random) -> float:
+    """Exponential backoff with jitter: ``base * 2**(n-1)``, scaled by a factor in [0.5, 1.5)."""
+    delay = min(base * 2.0 ** (retry_number - 1), MAX_BACKOFF)
+    return delay * (0.5 + rng.random())
+
+
+def retry_after_delay(value: str | None, now: float, cap: float) -> float | None:
+    """Seconds asked for by a ``Retry-After`` header (delta-seconds or HTTP-date), capped."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), cap)
+    try:
+        when: float = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return min(max(when - now, 0.0), cap)
+
+
+def plan(
+    target: Target,
+    settings: PolicySettings,
+    *,
+    rng: random.Random | None = None,
+    now: Callable[[], float] = lambda: 0.0,
+) -> Generator[Step, Outcome | None, Final]:
+    """Decide every attempt, sleep and redirect for one URL; see the module docstring."""
+    rng = rng or random.Random()
+    origin = (target.scheme, target.host, target.port)
+    request = build_request(target, settings)
+    visited = {target.url}
+    attempts = redirects = retries = 0
+    while True:
+        attempts += 1
+        outcome = yield Attempt(request, attempts)
+        assert outcome is not None, "engines must send an Outcome after an Attempt"
+        error = outcome.error
+        status = outcome.status
+        if error is None and status in REDIRECT_STATUSES:
+            try:
+                next_target = _redirect_target(
+                    request.target, outcome, visited, redirects, settings
+                )
+            except RedirectError as exc:
+                return Final(request, outcome, exc, attempts, redirects)
+            redirects += 1
+            retries = 0
+            visited.add(next_target.url)
+            same_origin = (next_target.scheme, next_target.host, next_target.port) == origin
+            request = build_request(next_target, settings, credentials=same_origin)
+            continue
+        retryable = (error is not None and error.retryable) or (
+            error is None and status in RETRY_STATUSES
+        )
+        if retryable and retries < settings.retries:
+            retries += 1
+            delay = backoff_delay(retries, settings.retry_backoff, rng)
+            asked = retry_after_delay(
+                outcome.headers.get("retry-after"), now(), settings.retry_after_cap
+            )
+            yield Sleep(asked if asked is not None else delay)
+            continue
+        if error is None and status is not None and not 200 <= status < 300:
+            error = HTTPStatusError(f"HTTP {status} {outcome.reason}".rstrip())
+        return Final(request, outcome, error, attempts, redirects)
+
+
+def _redirect_target(
+    current: Target,
+    outcome: Outcome,
+    visited: set[str],
+    redirects: int,
+    settings: PolicySettings,
+) -> Target:
+    locations = outcome.headers.get_all("location")
+    location = locations[0].strip() if locations else ""
+    if not location:
+        raise RedirectError(f"HTTP {outcome.status} redirect without a Location header")
+    if redirects >= settings.max_redirects:
+        raise RedirectError(f"too many redirects (more than {settings.max_redirects})")
+    target = resolve_redirect(current, location)
+    if target.url in visited:
+        raise RedirectError(f"redirect loop: {target.url} was already visited")
+    return target
