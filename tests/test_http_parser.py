@@ -237,14 +237,10 @@ CASES = [
         [head(headers=[("transfer-encoding", "chunked")]), Data(b"abc"), End()],
     ),
     Case(
-        "te-and-cl-te-wins",
+        "te-and-cl-is-an-error",  # RFC 9112 §6.3: possible smuggling; aiohttp refuses it too
         b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"2\r\nhi\r\n0\r\n\r\n",
-        [
-            head(headers=[("content-length", "100"), ("transfer-encoding", "chunked")]),
-            Data(b"hi"),
-            End(),
-        ],
+        ProtocolError,
     ),
     Case(
         "te-gzip-chunked",

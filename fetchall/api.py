@@ -1,0 +1,85 @@
+"""The Python entry point: `fetch_all`. The CLI is a thin layer over it.
+
+Strategy: build and validate `FetchOptions` (so bad values fail before any fetching), turn the
+inputs (URL strings and/or URL-list files) into one lazy source, and hand it to the `Runner`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import fields
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+from fetchall.callbacks import Callback, CallbackRegistry, default_registry
+from fetchall.errors import BadURLError, UsageError
+from fetchall.options import FetchOptions
+from fetchall.result import Result
+from fetchall.runner import Runner, RunSummary
+from fetchall.urllists import check_url_lists, read_url_lists
+from fetchall.urls import BadLine, UrlLine, parse_url
+
+_OPTION_NAMES = frozenset(f.name for f in fields(FetchOptions))
+_PATH_OPTIONS = ("out", "report", "cacert")
+
+
+def fetch_all(
+    urls: Iterable[str] = (),
+    *,
+    url_files: Sequence[str] = (),
+    callbacks: CallbackRegistry | Mapping[str, Callback] | None = None,
+    on_result: Callable[[Result], None] | None = None,
+    options: FetchOptions | None = None,
+    **settings: Any,
+) -> RunSummary:
+    """Fetch every URL (from ``urls`` and the files in ``url_files``) and save the bodies.
+
+    ``settings`` are `FetchOptions` fields (``engine="asyncio"``, ``out="downloads"``,
+    ``concurrency=50``, ``per_host=8``, ``timeout=300``, ``retries=2``, ``max_size=10_000_000``,
+    ``headers=[("Authorization", "Bearer x")]`` ...). ``callbacks`` maps host patterns to
+    functions (default: those registered with ``@on_host``). ``on_result`` is called with every
+    `Result` as it is written to the report. Returns a `RunSummary`; bad options raise
+    `UsageError` before anything is fetched.
+    """
+    opts = build_options(options, settings)
+    check_url_lists(url_files)
+    registry = _registry(callbacks)
+    source = chain(_from_strings(urls), read_url_lists(url_files))
+    listeners = (on_result,) if on_result is not None else ()
+    return Runner(opts, source, callbacks=registry, listeners=listeners).run()
+
+
+def build_options(base: FetchOptions | None, settings: Mapping[str, Any]) -> FetchOptions:
+    """``base`` (or defaults) with ``settings`` applied, validated."""
+    unknown = set(settings) - _OPTION_NAMES
+    if unknown:
+        raise UsageError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    changes = dict(settings)
+    for name in _PATH_OPTIONS:
+        if changes.get(name) is not None:
+            changes[name] = Path(changes[name])
+    if "headers" in changes:
+        changes["headers"] = tuple(tuple(pair) for pair in changes["headers"])
+    return (base or FetchOptions()).with_changes(**changes).validated()
+
+
+def _registry(callbacks: CallbackRegistry | Mapping[str, Callback] | None) -> CallbackRegistry:
+    if callbacks is None:
+        return default_registry
+    if isinstance(callbacks, CallbackRegistry):
+        return callbacks
+    return CallbackRegistry(callbacks)
+
+
+def _from_strings(urls: Iterable[str]) -> Iterator[UrlLine | BadLine]:
+    if isinstance(urls, str):
+        urls = [urls]
+    for index, raw in enumerate(urls, 1):
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            yield UrlLine(target=parse_url(text), source="<api>", lineno=index, text=text)
+        except BadURLError as exc:
+            yield BadLine(text=text[:200], source="<api>", lineno=index, error=exc)

@@ -1,0 +1,218 @@
+"""The ``fetchall`` command line (typer). Parses options, shows progress and the summary; the work
+is done by `fetchall.api.fetch_all`.
+
+Strategy: ``fetchall FILE...`` means ``fetchall fetch FILE...`` (a first argument that is not a
+command name gets ``fetch`` put before it). The command runs in non-standalone mode so every usage
+error becomes one line on stderr and exit status 2; Ctrl-C and SIGTERM give 130.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from fetchall import __version__
+from fetchall.errors import UsageError
+
+app = typer.Typer(
+    name="fetchall",
+    help="Download every URL of URL-list files concurrently, through an engine of your choice.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+COMMANDS = ("fetch", "engines", "serve", "demo")
+EXIT_INTERRUPTED = 130
+
+
+@app.command()
+def fetch(
+    url_files: Annotated[
+        list[str], typer.Argument(help="URL-list files ('-' = stdin).", show_default=False)
+    ],
+    engine: Annotated[
+        str, typer.Option("--engine", "-e", help="I/O engine (see `fetchall engines`).")
+    ] = "aiohttp",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("downloads"),
+    report: Annotated[
+        Path | None, typer.Option(help="JSONL report path [default: OUT/report.jsonl].")
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", help="Requests in flight at most.")
+    ] = 50,
+    per_host: Annotated[int, typer.Option(help="Requests in flight per host at most.")] = 8,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds for one whole attempt (connect+send+body).")
+    ] = 300.0,
+    connect_timeout: Annotated[float, typer.Option(help="Seconds to connect (incl. TLS).")] = 10.0,
+    retries: Annotated[int, typer.Option(help="Retries after the first attempt.")] = 2,
+    retry_backoff: Annotated[
+        float, typer.Option(help="First retry delay in seconds (doubles, jittered).")
+    ] = 0.5,
+    max_redirects: Annotated[int, typer.Option(help="Redirects to follow at most.")] = 10,
+    max_size: Annotated[
+        str | None, typer.Option(help="Largest decoded body, e.g. 10M, 1.5G.")
+    ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", "-H", help="Extra header 'Name: value' (repeatable)."),
+    ] = None,
+    user_agent: Annotated[str | None, typer.Option(help="User-Agent header.")] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", "-k", help="Do not verify TLS certificates.")
+    ] = False,
+    cacert: Annotated[Path | None, typer.Option(help="Trust this CA bundle (PEM).")] = None,
+    callbacks: Annotated[
+        Path | None, typer.Option(help="Python file with @on_host callbacks.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Skip URLs the previous report shows as saved.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress and no summary.")
+    ] = False,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="No progress display.")
+    ] = False,
+) -> None:
+    """Fetch every URL in the URL-list files (the default command)."""
+    from fetchall.api import build_options, fetch_all
+    from fetchall.callbacks import CallbackRegistry, load_callbacks_file
+    from fetchall.options import DEFAULT_USER_AGENT, parse_header, parse_size
+    from fetchall.progress import ProgressView, print_summary
+
+    settings = dict(
+        engine=engine, out=out, report=report, concurrency=concurrency, per_host=per_host,
+        timeout=timeout, connect_timeout=connect_timeout, retries=retries,
+        retry_backoff=retry_backoff, max_redirects=max_redirects,
+        max_size=parse_size(max_size) if max_size is not None else None,
+        headers=tuple(parse_header(h) for h in header or ()),
+        user_agent=user_agent if user_agent is not None else DEFAULT_USER_AGENT,
+        insecure=insecure, cacert=cacert, resume=resume,
+    )  # fmt: skip
+    opts = build_options(None, settings)
+    registry = load_callbacks_file(callbacks) if callbacks else CallbackRegistry()
+    if insecure and not quiet:
+        print("fetchall: warning: --insecure: TLS certificates are NOT verified", file=sys.stderr)
+    with ProgressView(enabled=not (quiet or no_progress)) as view:
+        summary = fetch_all(url_files=url_files, options=opts, callbacks=registry, on_result=view)
+    if not quiet:
+        print_summary(summary, view, str(opts.out), str(opts.report_path))
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def engines() -> None:
+    """List the engines and what each supports."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from fetchall.engines import ENGINES, PLANNED_ENGINES
+
+    table = Table("engine", "I/O model", "HTTP", "concurrent", "status")
+    for info in ENGINES.values():
+        table.add_row(
+            info.name, info.io_model, info.http, "yes" if info.concurrent else "no", "ready"
+        )
+    for name, model in PLANNED_ENGINES.items():
+        table.add_row(name, model, "hand-built HTTP/1.0", "", "planned (not yet available)")
+    Console().print(table)
+    Console().print(
+        "Every ready engine supports: http/https (verified TLS), IPv4/IPv6, global and per-host "
+        "limits, timeouts, retries, redirects, gzip/deflate/br, --max-size, streaming to disk, "
+        "callbacks, the JSONL report."
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (loopback by default).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 = any free port).")] = 8765,
+    latency: Annotated[float, typer.Option(help="Seconds added to every response.")] = 0.0,
+    jitter: Annotated[float, typer.Option(help="Random ± seconds added to the latency.")] = 0.0,
+) -> None:
+    """Run the built-in test server (deterministic bodies, statuses, redirects, gzip, chunked)."""
+    from fetchall.server import serve_forever
+
+    _check_seconds("latency", latency)
+    _check_seconds("jitter", jitter)
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port must be 0..65535, got {port}")
+    serve_forever(host, port, latency, jitter)
+
+
+@app.command()
+def demo(
+    url_list: Annotated[
+        Path, typer.Option("--list", help="Template URL list ({server} = server address).")
+    ] = Path("urls/demo.txt"),
+    engine: Annotated[str, typer.Option("--engine", "-e", help="I/O engine.")] = "aiohttp",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("downloads"),
+    latency: Annotated[
+        float, typer.Option(help="Seconds the server adds to each response.")
+    ] = 0.05,
+) -> None:
+    """Start the built-in server on a free port and fetch the demo list from it."""
+    from fetchall.api import fetch_all
+    from fetchall.progress import ProgressView, print_summary
+    from fetchall.server import ServerThread, demo_urls
+
+    _check_seconds("latency", latency)
+    try:
+        template = url_list.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read demo list {url_list}: {exc.strerror or exc}") from None
+    with ServerThread(latency=latency) as server:
+        print(f"fetchall demo: built-in server on {server.base_url}", file=sys.stderr)
+        urls = list(demo_urls(server.base_url, template))
+        with ProgressView() as view:
+            summary = fetch_all(urls, engine=engine, out=out, on_result=view, retry_backoff=0.1)
+    print_summary(summary, view, str(out), str(out / "report.jsonl"))
+    raise typer.Exit(summary.exit_code)
+
+
+def _check_seconds(name: str, value: float) -> None:
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(f"--{name} must be a finite number >= 0, got {value}")
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Console-script entry point."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("--version", "-V"):
+        print(f"fetchall {__version__}")
+        sys.exit(0)
+    if args and args[0] not in COMMANDS and args[0] not in ("--help", "-h"):
+        args.insert(0, "fetch")
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args, prog_name="fetchall", standalone_mode=False)
+    except UsageError as exc:
+        _fail(str(exc), 2)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.TyperException as exc:  # click's usage errors (typer vendors click)
+        _fail(exc.format_message(), exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        _fail("interrupted", EXIT_INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"fetchall: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _sigterm_as_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM behaves like Ctrl-C: in-flight work stops cleanly, the report is flushed."""
+    signal.raise_signal(signal.SIGINT)

@@ -1,0 +1,72 @@
+"""The engine registry: one line per engine. Modules are imported lazily (aiohttp costs 0.2 s).
+
+A new engine is one module with a class that has ``name`` and ``run(ctx)``, plus one line here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from fetchall.engines.base import Engine
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    """What `fetchall engines` shows about an engine."""
+
+    name: str
+    factory: str
+    io_model: str
+    http: str
+    concurrent: bool
+    seed_step: str
+
+
+ENGINES: dict[str, EngineInfo] = {
+    info.name: info
+    for info in (
+        EngineInfo(
+            "blocking",
+            "fetchall.engines.blocking:BlockingEngine",
+            "one blocking socket at a time, sequential",
+            "hand-built HTTP/1.0",
+            False,
+            "sequential blocking requests",
+        ),
+        EngineInfo(
+            "asyncio",
+            "fetchall.engines.asyncio:AsyncioEngine",
+            "asyncio.open_connection streams, one task per URL",
+            "hand-built HTTP/1.0",
+            True,
+            "asyncio streams",
+        ),
+        EngineInfo(
+            "aiohttp",
+            "fetchall.engines.aiohttp:AiohttpEngine",
+            "aiohttp.ClientSession, connector limits, keep-alive",
+            "aiohttp's HTTP/1.1",
+            True,
+            "aiohttp ClientSession",
+        ),
+    )
+}
+
+PLANNED_ENGINES: dict[str, str] = {
+    "threads": "blocking sockets in a thread pool",
+    "processes": "blocking sockets in a process pool",
+    "polling": "non-blocking sockets, busy polling",
+    "select": "selectors event loop with callbacks",
+    "generator": "generator coroutines on our own scheduler",
+}
+"""Engines from the seed documents that are not built yet (listed by `fetchall engines`)."""
+
+
+def create_engine(name: str) -> Engine:
+    """Instantiate the engine called ``name`` (a key of `ENGINES`)."""
+    module_name, _, class_name = ENGINES[name].factory.partition(":")
+    engine_class = getattr(import_module(module_name), class_name)
+    return cast("Engine", engine_class())

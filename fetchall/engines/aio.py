@@ -1,0 +1,69 @@
+"""The asyncio scheduling loop shared by the ``asyncio`` and ``aiohttp`` engines.
+
+Strategy: one task per started job; the coordinating coroutine starts every job the limiter
+admits, then sleeps on an `asyncio.Event` until a task completes (which frees a slot). Each task
+drives its job's policy generator with ``await`` (attempts and `asyncio.sleep` for backoff) and
+hands the result back on the loop thread, so callbacks run one at a time in the coordinating
+thread. On cancellation (Ctrl-C) every task is cancelled and awaited, so temp files are removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from fetchall.engines.base import Job, PlanGen, RunContext
+from fetchall.policy import Attempt, Final, Outcome, Request, Sleep
+
+AsyncAttempt = Callable[[Request], Awaitable[Outcome]]
+
+
+async def drive_async(plan: PlanGen, attempt: AsyncAttempt) -> Final:
+    """Drive a policy generator with ``await``."""
+    step = next(plan)
+    while True:
+        if isinstance(step, Attempt):
+            reply: Outcome | None = await attempt(step.request)
+        else:
+            assert isinstance(step, Sleep)
+            await asyncio.sleep(step.seconds)
+            reply = None
+        try:
+            step = plan.send(reply)
+        except StopIteration as stop:
+            final: Final = stop.value
+            return final
+
+
+async def run_jobs(ctx: RunContext, attempt: AsyncAttempt) -> None:
+    """Run every job of ``ctx`` concurrently within the limiter's bounds."""
+    wake = asyncio.Event()
+    tasks: set[asyncio.Task[None]] = set()
+    bugs: list[Exception] = []
+
+    async def run_one(job: Job) -> None:
+        try:
+            final = await drive_async(job.plan, attempt)
+            ctx.complete(job, final)
+        except Exception as exc:  # a bug, not a fetch failure: surface it in the coordinator
+            bugs.append(exc)
+        finally:
+            wake.set()
+
+    try:
+        while True:
+            while (job := ctx.next_job()) is not None:
+                task = asyncio.create_task(run_one(job))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            if ctx.finished:
+                break
+            await wake.wait()
+            wake.clear()
+            if bugs:
+                raise bugs[0]
+    finally:
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,158 @@
+"""Engine ``aiohttp``: `aiohttp.ClientSession` with connector limits and keep-alive.
+
+Strategy: aiohttp does the connections and HTTP/1.1 framing; fetchall still decides everything
+else. Redirects, retries and automatic decompression are switched off in aiohttp, so the shared
+policy drives every hop and the shared `Exchange` decodes, caps and saves the body exactly as for
+the hand-built engines. The connector gets the same global/per-host numbers as the limiter.
+Yields to the loop at: connect (pooled), sending, reading the head and every body chunk, and
+`asyncio.sleep` for retry backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+
+import aiohttp
+from yarl import URL
+
+from fetchall.engines.aio import run_jobs
+from fetchall.engines.base import AttemptEnv, RunContext
+from fetchall.engines.exchange import READ_SIZE, Exchange
+from fetchall.errors import (
+    BadURLError,
+    ConnectError,
+    ConnectionLostError,
+    DNSError,
+    FetchError,
+    FetchTimeoutError,
+    ProtocolError,
+    TLSError,
+)
+from fetchall.http.headers import Headers
+from fetchall.policy import Outcome, Request
+from fetchall.urls import Target
+
+MAX_FIELD_SIZE = 65536
+MAX_HEADERS = 256
+_HOP_HEADERS = frozenset({"connection"})
+
+
+async def aiohttp_attempt(
+    request: Request, session: aiohttp.ClientSession, env: AttemptEnv
+) -> Outcome:
+    """Perform one attempt through ``session``; never raises a `FetchError`."""
+    exchange = Exchange(request, env.out, env.max_size)
+    target = request.target
+    headers = [(k, v) for k, v in request.headers if k.lower() not in _HOP_HEADERS]
+    timeout = aiohttp.ClientTimeout(
+        total=env.timeout, sock_connect=min(env.connect_timeout, env.timeout)
+    )
+    connected = False
+    try:
+        async with session.request(
+            request.method,
+            URL(target.url, encoded=True),
+            headers=headers,
+            allow_redirects=False,
+            timeout=timeout,
+        ) as resp:
+            connected = True
+            raw = Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers)
+            if exchange.on_head(resp.status, resp.reason or "", raw):
+                await _read_body(resp, exchange)
+        return exchange.finish()
+    except Exception as exc:
+        return exchange.fail(translate_aiohttp(exc, target, connected=connected, env=env))
+    except BaseException:
+        exchange.discard()
+        raise
+
+
+async def _read_body(resp: aiohttp.ClientResponse, exchange: Exchange) -> None:
+    """Stream the (still encoded) body into the shared exchange."""
+    async for chunk in resp.content.iter_chunked(READ_SIZE):
+        exchange.on_data(chunk)
+    exchange.on_end()
+
+
+def translate_aiohttp(
+    exc: BaseException, target: Target, *, connected: bool, env: AttemptEnv
+) -> FetchError:
+    """Map aiohttp's exceptions onto fetchall's hierarchy (the same types the raw engines use)."""
+    where = target.host_header
+    if isinstance(exc, FetchError):
+        return exc
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return TLSError(f"certificate verify failed for {where}: {exc.certificate_error}")
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return TLSError(f"TLS error with {where}: {exc}")
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return DNSError(f"cannot resolve host {target.host!r}: {exc.os_error.strerror or exc}")
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        limit = min(env.connect_timeout, env.timeout)
+        return FetchTimeoutError(f"connect to {where} timed out after {limit:g}s")
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return FetchTimeoutError(f"timed out after {env.timeout:g}s")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return ConnectError(f"connection refused by {where}")
+        return ConnectError(f"cannot connect to {where}: {exc.os_error.strerror or exc}")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return ConnectionLostError("server closed the connection without sending a response")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return _payload_error(exc, where)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return ProtocolError(f"bad response from {where}: {_first_line(exc)}")
+    if isinstance(exc, aiohttp.InvalidURL):
+        return BadURLError(f"aiohttp rejected the URL: {exc}")
+    if isinstance(exc, aiohttp.ClientOSError | OSError):
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if connected:
+            return ConnectionLostError(f"connection to {where} lost: {reason}")
+        return ConnectError(f"cannot connect to {where}: {reason}")
+    return FetchError(f"{type(exc).__name__}: {exc}")
+
+
+def _payload_error(exc: aiohttp.ClientPayloadError, where: str) -> FetchError:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionResetError):
+            return ConnectionLostError(f"connection to {where} lost: {cause.strerror or cause}")
+        cause = cause.__cause__ or cause.__context__
+    # aiohttp names a reset only in the message text (client_proto.connection_lost)
+    if "ConnectionResetError" in str(exc):
+        return ConnectionLostError(f"connection to {where} lost: connection reset by peer")
+    return ProtocolError(f"bad response body from {where}: {_first_line(exc)}")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+class AiohttpEngine:
+    """aiohttp ClientSession; limits through our limiter and the connector."""
+
+    name = "aiohttp"
+
+    def run(self, ctx: RunContext) -> None:
+        """Run the event loop until every job is done."""
+        asyncio.run(self._main(ctx))
+
+    async def _main(self, ctx: RunContext) -> None:
+        env = ctx.env
+        connector = aiohttp.TCPConnector(
+            limit=ctx.concurrency,
+            limit_per_host=ctx.per_host,
+            ssl=env.ssl_context(),
+        )
+        async with aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            max_line_size=MAX_FIELD_SIZE,
+            max_field_size=MAX_FIELD_SIZE,
+            max_headers=MAX_HEADERS,
+            timeout=aiohttp.ClientTimeout(total=None),
+        ) as session:
+            await run_jobs(ctx, partial(aiohttp_attempt, session=session, env=env))

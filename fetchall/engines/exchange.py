@@ -1,0 +1,110 @@
+"""One attempt's response handling, shared by every engine: head → decision → body → temp file.
+
+Strategy: engines only move bytes. Hand-built engines call `Exchange.feed()` with raw bytes (the
+sans-I/O parser frames them); the aiohttp engine, whose library parses for it, calls
+`on_head` / `on_data` / `on_end` directly. A 2xx body is decoded (Content-Encoding), checked
+against ``max_size`` *after* decoding (so a decompression bomb stops early) and streamed to a
+temporary `BodyFile`; any other status needs no body, so the exchange finishes right after the
+head. On any failure the temporary file is discarded: no leftovers.
+"""
+
+from __future__ import annotations
+
+from fetchall.errors import FetchError, TooLargeError
+from fetchall.http.decoders import BodyDecoder, make_decoder
+from fetchall.http.headers import Headers
+from fetchall.http.parser import Data, End, Head, ResponseParser
+from fetchall.http.request import encode_request
+from fetchall.output.writer import BodyFile, OutputDir
+from fetchall.policy import Outcome, Request
+
+READ_SIZE = 256 * 1024
+"""How much engines read per call: large reads keep per-request overhead low."""
+
+
+class Exchange:
+    """The response side of one attempt (see module docstring)."""
+
+    __slots__ = ("_body", "_decoder", "_out", "_parser", "done", "max_size", "outcome", "request")
+
+    def __init__(self, request: Request, out: OutputDir, max_size: int | None) -> None:
+        self.request = request
+        self.max_size = max_size
+        self.outcome = Outcome()
+        self.done = False
+        self._out = out
+        self._parser: ResponseParser | None = None
+        self._decoder: BodyDecoder | None = None
+        self._body: BodyFile | None = None
+
+    def request_bytes(self, version: str = "HTTP/1.0") -> bytes:
+        """The encoded request (hand-built engines send this)."""
+        req = self.request
+        return encode_request(req.method, req.target.target, req.headers, version)
+
+    def feed(self, data: bytes) -> bool:
+        """Feed raw response bytes (``b""`` = EOF). True once no more bytes are needed."""
+        if self._parser is None:
+            self._parser = ResponseParser(method=self.request.method)
+        for event in self._parser.feed(data):
+            if isinstance(event, Data):
+                self.on_data(event.data)
+            elif isinstance(event, Head):
+                if not self.on_head(event.status, event.reason, event.headers):
+                    return True
+            elif isinstance(event, End):
+                self.on_end()
+        return self.done
+
+    def on_head(self, status: int, reason: str, headers: Headers) -> bool:
+        """Record the final head; True if the body is wanted (2xx), else the exchange is done."""
+        self.outcome.status, self.outcome.reason, self.outcome.headers = status, reason, headers
+        if not 200 <= status < 300:
+            self.done = True
+            return False
+        self._decoder = make_decoder(headers.get("content-encoding"))
+        if self.max_size is not None and headers.get("content-encoding") is None:
+            length = headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_size:
+                raise TooLargeError(f"body of {length} bytes exceeds --max-size {self.max_size}")
+        self._body = self._out.new_temp()
+        return True
+
+    def on_data(self, data: bytes) -> None:
+        """Decode, size-check and write a piece of body."""
+        assert self._decoder is not None and self._body is not None
+        for piece in self._decoder.decode(data):
+            self._write(piece)
+
+    def on_end(self) -> None:
+        """The body is complete: flush the decoder and close the file."""
+        assert self._decoder is not None and self._body is not None
+        for piece in self._decoder.flush():
+            self._write(piece)
+        self._body.close()
+        self.outcome.body = self._body
+        self.outcome.size = self._body.size
+        self.done = True
+
+    def finish(self) -> Outcome:
+        """The outcome of a completed exchange."""
+        return self.outcome
+
+    def fail(self, error: FetchError) -> Outcome:
+        """The outcome of a failed exchange; the temporary body file (if any) is removed."""
+        self.discard()
+        self.outcome.body = None
+        self.outcome.error = error
+        return self.outcome
+
+    def discard(self) -> None:
+        """Remove the temporary body file, if any (idempotent)."""
+        if self._body is not None:
+            self._body.discard()
+            self._body = None
+
+    def _write(self, piece: bytes) -> None:
+        assert self._body is not None
+        if self.max_size is not None and self._body.size + len(piece) > self.max_size:
+            raise TooLargeError(f"decoded body exceeds --max-size {self.max_size} bytes")
+        self._body.write(piece)

@@ -1,0 +1,121 @@
+"""Progress while fetching and the summary afterwards.
+
+Strategy: a `ProgressView` is a result listener. On a terminal it drives a rich live display
+(the total is unknown, because URL lists are read lazily, so it shows counts and rates); when
+output is not a terminal it prints a plain line at most every few seconds. Both print to stderr;
+the summary goes to stdout.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fetchall.result import Result
+from fetchall.runner import RunSummary
+
+PLAIN_INTERVAL = 2.0
+MAX_FAILURES_SHOWN = 5
+
+
+def human_bytes(n: float) -> str:
+    """``1536`` → ``"1.5 KiB"``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+class ProgressView:
+    """Listener that renders progress; use as a context manager around the run."""
+
+    def __init__(self, *, enabled: bool = True, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.done = self.ok = self.failed = self.bytes = 0
+        self.failures: list[Result] = []
+        self._started = time.monotonic()
+        self._last_line = self._started
+        self._rich: Progress | None = None
+        self._task: object = None
+
+    def __enter__(self) -> ProgressView:
+        self._started = self._last_line = time.monotonic()
+        if self.enabled and self.stream.isatty():
+            self._rich = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=Console(file=self.stream),
+                transient=True,
+            )
+            self._rich.start()
+            self._task = self._rich.add_task(self._line(), total=None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._rich is not None:
+            self._rich.stop()
+
+    def __call__(self, result: Result) -> None:
+        """Record one result and refresh the display."""
+        self.done += 1
+        if result.ok:
+            self.ok += 1
+            self.bytes += result.bytes
+        else:
+            self.failed += 1
+            if len(self.failures) < MAX_FAILURES_SHOWN:
+                self.failures.append(result)
+        if not self.enabled:
+            return
+        if self._rich is not None:
+            self._rich.update(self._task, description=self._line())  # type: ignore[arg-type]
+            return
+        now = time.monotonic()
+        if now - self._last_line >= PLAIN_INTERVAL:
+            self._last_line = now
+            print(f"fetchall: {self._line()}", file=self.stream, flush=True)
+
+    def _line(self) -> str:
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        return (
+            f"{self.done} done, {self.ok} ok, {self.failed} failed, "
+            f"{human_bytes(self.bytes)}, {self.done / elapsed:.1f} req/s"
+        )
+
+
+def print_summary(summary: RunSummary, view: ProgressView, out_dir: str, report: str) -> None:
+    """The end-of-run summary: totals, counts by status, the first failures."""
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    state = "interrupted" if summary.interrupted else "done"
+    console.print(
+        f"{state}: {summary.total} URLs in {summary.elapsed:.2f} s "
+        f"({summary.requests_per_second:.1f} req/s) with engine {summary.engine}: "
+        f"{summary.ok} ok, {summary.failed} failed, {human_bytes(summary.bytes)} saved"
+    )
+    extras = []
+    if summary.duplicates:
+        extras.append(f"{summary.duplicates} duplicate lines skipped")
+    if summary.resumed:
+        extras.append(f"{summary.resumed} already fetched (--resume)")
+    if extras:
+        console.print("; ".join(extras))
+    if summary.by_status:
+        table = Table("status", "count", box=None, show_edge=False, pad_edge=False)
+        for label, count in sorted(summary.by_status.items(), key=lambda kv: (-kv[1], kv[0])):
+            table.add_row(label, str(count))
+        console.print(table)
+    for failure in view.failures:
+        console.print(
+            f"failed: {failure.url} — {failure.error_type}: {failure.error}", markup=False
+        )
+    if summary.failed > len(view.failures):
+        console.print(f"... and {summary.failed - len(view.failures)} more failures")
+    console.print(f"files in {out_dir}/, report in {report}", markup=False)

@@ -1,0 +1,375 @@
+"""The runner: reads URL sources lazily, dedupes, admits jobs through the limiter, and turns each
+engine's `Final` into a saved file and one report row.
+
+Strategy: engines pull work (`next_job`) and push results (`complete`), always from the
+coordinating thread, so callbacks, the output directory and the report need no locks. The source
+is pulled only while the limiter has room and nothing is ready, so memory grows with concurrency
+(plus a bounded waiting buffer), never with the length of the URL list. Ctrl-C: the engine's
+in-flight work unwinds, their temp files are removed, in-flight URLs get an ``interrupted`` row,
+and the report is closed.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import count
+
+from fetchall.callbacks import SKIP, CallbackRegistry, Response
+from fetchall.engines import create_engine
+from fetchall.engines.base import AttemptEnv, Job, PlanGen
+from fetchall.errors import (
+    BadURLError,
+    CallbackError,
+    FetchError,
+    InterruptedFetchError,
+    OutputError,
+)
+from fetchall.http.decoders import accept_encoding
+from fetchall.limits import HostLimiter
+from fetchall.options import FetchOptions
+from fetchall.output.paths import safe_relpath, url_to_relpath
+from fetchall.output.report import ReportWriter, read_report
+from fetchall.output.writer import BodyFile, OutputDir
+from fetchall.policy import Final, PolicySettings, plan
+from fetchall.result import Result
+from fetchall.urls import BadLine, Target, UrlLine, parse_url
+
+Source = Iterator[UrlLine | BadLine]
+ResultListener = Callable[[Result], None]
+
+
+@dataclass
+class RunSummary:
+    """Totals of a run; ``exit_code`` follows the documented contract."""
+
+    engine: str
+    ok: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    resumed: int = 0
+    bytes: int = 0
+    elapsed: float = 0.0
+    interrupted: bool = False
+    by_status: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def total(self) -> int:
+        """Rows written (ok + failed)."""
+        return self.ok + self.failed
+
+    @property
+    def requests_per_second(self) -> float:
+        """Finished URLs per second of wall time."""
+        return self.total / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """130 interrupted, 1 if any URL failed, else 0."""
+        if self.interrupted:
+            return 130
+        return 1 if self.failed else 0
+
+
+@dataclass(slots=True, eq=False)
+class _Job:
+    target: Target
+    key: str
+    text: str
+    plan: PlanGen
+    started: float
+
+
+class Runner:
+    """Drives one engine over URL sources; see module docstring."""
+
+    def __init__(
+        self,
+        opts: FetchOptions,
+        source: Source,
+        *,
+        callbacks: CallbackRegistry | None = None,
+        listeners: tuple[ResultListener, ...] = (),
+    ) -> None:
+        self.opts = opts
+        self.concurrency = opts.concurrency
+        self.per_host = opts.per_host
+        self.out = OutputDir(opts.out)
+        self.env = AttemptEnv(
+            out=self.out,
+            timeout=opts.timeout,
+            connect_timeout=opts.connect_timeout,
+            max_size=opts.max_size,
+            insecure=opts.insecure,
+            cacert=opts.cacert,
+        )
+        self.summary = RunSummary(engine=opts.engine)
+        self._source = source
+        self._extra: deque[str] = deque()
+        self._source_drained = False
+        self._seen: set[int] = set()
+        self._done_before: dict[str, dict[str, object]] = {}
+        self._limiter: HostLimiter[tuple[Target, str]] = HostLimiter(
+            opts.concurrency, opts.per_host
+        )
+        self._active: dict[int, _Job] = {}
+        self._callbacks = callbacks or CallbackRegistry()
+        self._listeners = listeners
+        self._settings = PolicySettings(
+            retries=opts.retries,
+            retry_backoff=opts.retry_backoff,
+            retry_after_cap=opts.retry_after_cap,
+            max_redirects=opts.max_redirects,
+            user_agent=opts.user_agent,
+            accept_encoding=accept_encoding(),
+            extra_headers=opts.headers,
+        )
+        self._rng = random.Random()
+        self._ids = count()
+        self._report: ReportWriter | None = None
+
+    # ---- the engine-facing contract (engines.base.RunContext) ----
+
+    def next_job(self) -> _Job | None:
+        """A job that may start now, or None (see `HostLimiter`)."""
+        limiter = self._limiter
+        while (
+            not limiter.has_ready()
+            and limiter.active < self.concurrency
+            and limiter.waiting < self.opts.max_waiting
+            and self._pull_one()
+        ):
+            pass
+        popped = limiter.pop_ready()
+        if popped is None:
+            return None
+        key, (target, text) = popped
+        job = _Job(
+            target=target,
+            key=key,
+            text=text,
+            plan=plan(target, self._settings, rng=self._rng, now=time.time),
+            started=time.monotonic(),
+        )
+        self._active[id(job)] = job
+        return job
+
+    @property
+    def finished(self) -> bool:
+        """Nothing running, nothing waiting, and every source drained."""
+        limiter = self._limiter
+        return (
+            limiter.active == 0
+            and limiter.waiting == 0
+            and self._source_drained
+            and not self._extra
+        )
+
+    def complete(self, job: Job, final: Final) -> None:
+        """Save (or not) the body, write the row, free the slot."""
+        assert isinstance(job, _Job)
+        del self._active[id(job)]
+        self._limiter.release(job.key)
+        result = self._result_for(job, final)
+        self._emit(result)
+
+    # ---- running ----
+
+    def run(self) -> RunSummary:
+        """Run the chosen engine to the end (or to Ctrl-C) and return the summary."""
+        engine = create_engine(self.opts.engine)
+        if self.opts.resume:
+            self._load_previous_report()
+        started = time.monotonic()
+        self._reserve_report_path()
+        self._report = ReportWriter(self.opts.report_path)
+        try:
+            for row in self._done_before.values():
+                self._report.write_row(row)
+            engine.run(self)
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+        finally:
+            self._finish_interrupted()
+            self.out.remove_temps()
+            self._report.close()
+            self.summary.elapsed = time.monotonic() - started
+        return self.summary
+
+    def _reserve_report_path(self) -> None:
+        """Keep callback-chosen paths from overwriting a report that lives inside DIR."""
+        report = self.opts.report_path.resolve()
+        root = self.out.root.resolve()
+        if report.is_relative_to(root):
+            self.out.reserve(report.relative_to(root).as_posix())
+
+    def enqueue(self, url: str) -> None:
+        """Add a URL to this run (from a callback); deduplicated like input lines."""
+        self._extra.append(url)
+
+    # ---- internals ----
+
+    def _pull_one(self) -> bool:
+        """Move one entry from the sources into the limiter; False when they are drained."""
+        if self._extra:
+            text = self._extra.popleft()
+            entry: UrlLine | BadLine = _parse_entry(text, "callback", 0)
+        elif self._source_drained:
+            return False
+        else:
+            next_entry = next(self._source, None)
+            if next_entry is None:
+                self._source_drained = True
+                return bool(self._extra)
+            entry = next_entry
+        if isinstance(entry, BadLine):
+            self._emit_bad_line(entry)
+            return True
+        target = entry.target
+        digest = hash(target.url)
+        if digest in self._seen:
+            self.summary.duplicates += 1
+            return True
+        self._seen.add(digest)
+        if target.url in self._done_before:
+            self.summary.resumed += 1
+            return True
+        self._limiter.offer(target.host_key, (target, entry.text))
+        return True
+
+    def _result_for(self, job: _Job, final: Final) -> Result:
+        outcome = final.outcome
+        result = Result(
+            url=job.text,
+            engine=self.opts.engine,
+            final_url=final.request.target.url,
+            attempts=final.attempts,
+            redirects=final.redirects,
+            elapsed_ms=round((time.monotonic() - job.started) * 1000, 3),
+        )
+        if outcome is not None:
+            result.status = outcome.status
+            result.content_type = outcome.headers.get("content-type")
+        error = final.error
+        body = outcome.body if outcome is not None else None
+        if error is None and isinstance(body, BodyFile):
+            try:
+                result.path = self._save(final, body)
+                result.bytes = body.size if result.path is not None else 0
+                result.ok = True
+            except FetchError as exc:
+                error = exc
+        elif isinstance(body, BodyFile):
+            body.discard()
+        if error is not None:
+            result.error_type, result.error = error.error_type, str(error)
+        return result
+
+    def _save(self, final: Final, body: BodyFile) -> str | None:
+        """Run the host's callback (if any), then commit the body where it says."""
+        target = final.request.target
+        relpath = url_to_relpath(target)
+        callback = self._callbacks.match(target.host)
+        if callback is not None:
+            assert final.outcome is not None and final.outcome.status is not None
+            response = Response(
+                url=final.request.target.url,
+                final_url=target.url,
+                status=final.outcome.status,
+                reason=final.outcome.reason,
+                headers=final.outcome.headers,
+                host=target.host,
+                body_path=body.path,
+                size=body.size,
+                enqueue=self.enqueue,
+            )
+            try:
+                decision = callback(response)
+            except Exception as exc:  # user code: fails this URL only
+                body.discard()
+                raise CallbackError(f"callback raised {type(exc).__name__}: {exc}") from None
+            if decision is SKIP:
+                body.discard()
+                return None
+            if isinstance(decision, str):
+                try:
+                    relpath = safe_relpath(decision)
+                except ValueError as exc:
+                    body.discard()
+                    raise CallbackError(f"callback returned an unsafe path: {exc}") from None
+            elif decision is not None:
+                body.discard()
+                raise CallbackError(
+                    f"callback returned {decision!r}; expected None, a relative path or SKIP"
+                )
+        try:
+            return self.out.commit(body, relpath, target.url)
+        except OutputError:
+            raise
+        except OSError as exc:
+            body.discard()
+            raise OutputError(f"cannot save {relpath}: {exc}") from None
+
+    def _emit_bad_line(self, entry: BadLine) -> None:
+        where = f"{entry.source}:{entry.lineno}" if entry.lineno else entry.source
+        result = Result(
+            url=entry.text,
+            engine=self.opts.engine,
+            error_type=entry.error.error_type,
+            error=f"{where}: {entry.error}",
+        )
+        self._emit(result)
+
+    def _emit(self, result: Result) -> None:
+        summary = self.summary
+        if result.ok:
+            summary.ok += 1
+            summary.bytes += result.bytes
+        else:
+            summary.failed += 1
+        label = str(result.status) if result.ok or result.error_type == "http_status" else None
+        summary.by_status[label or result.error_type or "error"] += 1
+        assert self._report is not None
+        self._report.write(result)
+        for listener in self._listeners:
+            listener(result)
+
+    def _finish_interrupted(self) -> None:
+        """Give every in-flight URL an ``interrupted`` row."""
+        for job in list(self._active.values()):
+            job.plan.close()
+            error = InterruptedFetchError("interrupted before this URL finished")
+            result = Result(
+                url=job.text,
+                engine=self.opts.engine,
+                error_type=error.error_type,
+                error=str(error),
+                elapsed_ms=round((time.monotonic() - job.started) * 1000, 3),
+            )
+            self._emit(result)
+        self._active.clear()
+
+    def _load_previous_report(self) -> None:
+        """For --resume: remember the previous run's ok rows whose files still exist."""
+        path = self.opts.report_path
+        if not path.is_file():
+            return
+        for row in read_report(path):
+            saved = row.get("path")
+            if row.get("ok") and isinstance(saved, str) and (self.out.root / saved).is_file():
+                final_url = row.get("url")
+                if isinstance(final_url, str):
+                    try:
+                        self._done_before[parse_url(final_url).url] = row
+                    except BadURLError:
+                        continue
+
+
+def _parse_entry(text: str, source: str, lineno: int) -> UrlLine | BadLine:
+    try:
+        return UrlLine(target=parse_url(text), source=source, lineno=lineno)
+    except BadURLError as exc:
+        return BadLine(text=text[:200], source=source, lineno=lineno, error=exc)

@@ -1,0 +1,74 @@
+"""Helpers for the conformance suite: run one engine through the public API and inspect results."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fetchall.api import fetch_all
+from fetchall.result import Result
+from fetchall.runner import RunSummary
+
+FAST = {"retries": 0, "retry_backoff": 0.01, "timeout": 10.0, "connect_timeout": 5.0}
+
+
+@dataclass
+class Run:
+    """What a run left behind."""
+
+    summary: RunSummary
+    results: list[Result]
+    out: Path
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The report file, parsed."""
+        text = (self.out / "report.jsonl").read_text(encoding="utf-8")
+        return [json.loads(line) for line in text.splitlines()]
+
+    def one(self) -> Result:
+        """The only result (asserts there is exactly one)."""
+        assert len(self.results) == 1, self.results
+        return self.results[0]
+
+    def by_url(self, url: str) -> Result:
+        """The result whose input URL is ``url``."""
+        found = [r for r in self.results if r.url == url]
+        assert len(found) == 1, (url, self.results)
+        return found[0]
+
+    def saved(self, result: Result) -> bytes:
+        """The bytes saved for ``result``."""
+        assert result.path is not None, result
+        return (self.out / result.path).read_bytes()
+
+    def files(self) -> list[str]:
+        """Every file under the output dir except the report (relative POSIX paths)."""
+        return sorted(
+            p.relative_to(self.out).as_posix()
+            for p in self.out.rglob("*")
+            if p.is_file() and p.name != "report.jsonl"
+        )
+
+
+def fetch(engine: str, urls: Iterable[str], out: Path, **settings: Any) -> Run:
+    """Fetch ``urls`` with ``engine`` into ``out`` (fast-failing defaults, overridable)."""
+    results: list[Result] = []
+    merged = {**FAST, **settings}
+    summary = fetch_all(list(urls), engine=engine, out=out, on_result=results.append, **merged)
+    run = Run(summary, results, out)
+    assert_clean(run)
+    return run
+
+
+def assert_clean(run: Run) -> None:
+    """Invariants of every run: one row per result, no temp files left, no stray files."""
+    assert len(run.rows) == len(run.results) == run.summary.total
+    temp_dir = run.out / ".fetchall-tmp"
+    leftovers = list(temp_dir.iterdir()) if temp_dir.exists() else []
+    assert not leftovers, f"temporary files left behind: {leftovers}"
+    saved = {r.path for r in run.results if r.path is not None}
+    assert set(run.files()) == saved, "a file on disk has no ok row, or an ok row has no file"

@@ -1,0 +1,64 @@
+"""The aiohttp engine's boundary: aiohttp exceptions map onto the shared error types
+(mocked with aioresponses, so every branch is reachable without a misbehaving server).
+
+Successful responses are covered against real servers by the conformance suite: aioresponses
+0.7.9 cannot build a ClientResponse for aiohttp 3.14 (missing ``stream_writer`` argument)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aioresponses import aioresponses
+
+from fetchall.engines.aiohttp import aiohttp_attempt
+from fetchall.engines.base import AttemptEnv
+from fetchall.output.writer import OutputDir
+from fetchall.policy import Outcome, PolicySettings, build_request
+from fetchall.urls import parse_url
+
+URL = "http://example.test/x"
+KEY = aiohttp.client_reqrep.ConnectionKey("example.test", 80, False, True, None, None, None)
+
+
+def attempt(tmp_path: Path, **mock: object) -> Outcome:
+    async def go() -> Outcome:
+        env = AttemptEnv(out=OutputDir(tmp_path), timeout=5, connect_timeout=2)
+        request = build_request(parse_url(URL), PolicySettings())
+        async with aiohttp.ClientSession(auto_decompress=False) as session:
+            with aioresponses() as mocked:
+                mocked.get(URL, **mock)  # type: ignore[arg-type]
+                return await aiohttp_attempt(request, session, env)
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("exception", "error_type"),
+    [
+        (aiohttp.ClientConnectorDNSError(KEY, socket.gaierror(-2, "Name unknown")), "dns"),
+        (aiohttp.ClientConnectorError(KEY, ConnectionRefusedError(111, "refused")), "connect"),
+        (aiohttp.ConnectionTimeoutError("connect"), "timeout"),
+        (aiohttp.ServerTimeoutError("read"), "timeout"),
+        (TimeoutError(), "timeout"),
+        (aiohttp.ServerDisconnectedError(), "connection_lost"),
+        (aiohttp.ClientPayloadError("Response payload is not completed"), "protocol"),
+        (aiohttp.ClientOSError(104, "reset"), "connect"),
+        (aiohttp.ClientSSLError(KEY, OSError(1, "bad tls")), "tls"),
+        (aiohttp.InvalidURL("http://"), "bad_url"),
+    ],
+)
+def test_exception_mapping(tmp_path: Path, exception: Exception, error_type: str) -> None:
+    outcome = attempt(tmp_path, exception=exception)
+    assert outcome.error is not None and outcome.error.error_type == error_type, outcome
+    assert outcome.body is None
+
+
+def test_payload_reset_is_connection_lost(tmp_path: Path) -> None:
+    error = aiohttp.ClientPayloadError("payload")
+    error.__cause__ = ConnectionResetError(104, "Connection reset by peer")
+    outcome = attempt(tmp_path, exception=error)
+    assert outcome.error is not None and outcome.error.error_type == "connection_lost"

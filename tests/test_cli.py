@@ -1,0 +1,201 @@
+"""The command line, run as a real subprocess: exit codes, one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fetchall.server import ServerThread, body_bytes
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def cli(
+    *args: str, cwd: Path | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fetchall", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        input=stdin,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def assert_no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout, proc.stderr
+
+
+def url_file(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "urls.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_mixed_list_exits_1_with_one_row_per_url(server: ServerThread, tmp_path: Path) -> None:
+    dead = "http://127.0.0.1:9/x"
+    urls = url_file(
+        tmp_path,
+        "# good, 404, bad line, redirect, dead port",
+        server.url("/bytes/100"),
+        server.url("/status/404"),
+        "this is not a url",
+        server.url("/redirect/2"),
+        dead,
+    )
+    out = tmp_path / "out"
+    proc = cli(str(urls), "-o", str(out), "--retries", "0", "-e", "asyncio", "--no-progress")
+    assert proc.returncode == 1, proc.stderr
+    assert_no_traceback(proc)
+    rows = [json.loads(line) for line in (out / "report.jsonl").read_text().splitlines()]
+    assert len(rows) == 5
+    by_url = {row["url"]: row for row in rows}
+    assert by_url[server.url("/bytes/100")]["ok"] is True
+    assert by_url[server.url("/status/404")]["error_type"] == "http_status"
+    assert by_url["this is not a url"]["error_type"] == "bad_url"
+    assert "urls.txt:4" in by_url["this is not a url"]["error"]
+    assert by_url[server.url("/redirect/2")]["redirects"] == 2
+    assert by_url[dead]["error_type"] == "connect"
+    assert "5 URLs" in proc.stdout and "1 ok" not in proc.stdout and "2 ok" in proc.stdout
+
+
+def test_all_ok_exits_0_and_default_subcommand(server: ServerThread, tmp_path: Path) -> None:
+    urls = url_file(tmp_path, server.url("/bytes/10"))
+    proc = cli(str(urls), "--out", str(tmp_path / "o"), "--quiet")
+    assert proc.returncode == 0 and proc.stdout == "", proc.stderr
+    proc = cli("fetch", str(urls), "--out", str(tmp_path / "o2"), "-q", "--engine", "blocking")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_stdin_list(server: ServerThread, tmp_path: Path) -> None:
+    proc = cli("-", "-o", str(tmp_path / "o"), "-q", stdin=server.url("/bytes/3") + "\n")
+    assert proc.returncode == 0, proc.stderr
+    saved = tmp_path / "o" / f"127.0.0.1_{server.port}" / "bytes" / "3"
+    assert saved.read_bytes() == body_bytes(3)
+
+
+def test_comments_only_is_exit_0(tmp_path: Path) -> None:
+    urls = url_file(tmp_path, "# nothing", "", "   # still nothing")
+    proc = cli(str(urls), "-o", str(tmp_path / "o"), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "o" / "report.jsonl").read_text() == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--concurrency", "0"],
+        ["--concurrency", "-5"],
+        ["--per-host", "0"],
+        ["--timeout", "nan"],
+        ["--timeout", "-1"],
+        ["--timeout", "inf"],
+        ["--connect-timeout", "0"],
+        ["--retries", "-1"],
+        ["--max-size", "lots"],
+        ["--max-size", "-1M"],
+        ["--max-size", "0"],
+        ["--header", "NoColon"],
+        ["--header", "Bad Name: x"],
+        ["--engine", "warp-drive"],
+        ["--cacert", "/no/such/ca.pem"],
+        ["--callbacks", "/no/such/hooks.py"],
+        ["--concurrency", "many"],
+        ["--no-such-option"],
+    ],
+)
+def test_bad_options_exit_2_with_one_line(
+    args: list[str], server: ServerThread, tmp_path: Path
+) -> None:
+    urls = url_file(tmp_path, server.url("/bytes/1"))
+    out = tmp_path / "o"
+    proc = cli(str(urls), "-o", str(out), *args)
+    assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+    assert_no_traceback(proc)
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert server.stats.requests == 0 and not (out / "report.jsonl").exists()
+
+
+def test_unreadable_url_file_exits_2(tmp_path: Path) -> None:
+    proc = cli(str(tmp_path / "missing.txt"), "-o", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "missing.txt" in proc.stderr
+    assert_no_traceback(proc)
+    proc = cli(str(tmp_path), "-o", str(tmp_path / "o"))
+    assert proc.returncode == 2
+    assert_no_traceback(proc)
+
+
+def test_callbacks_file(server: ServerThread, tmp_path: Path) -> None:
+    hooks = tmp_path / "hooks.py"
+    hooks.write_text(
+        "from fetchall import on_host, Response\n"
+        "@on_host('127.0.0.1')\n"
+        "def keep(resp: Response):\n"
+        "    return f\"api/{resp.json()['id']}.json\"\n",
+        encoding="utf-8",
+    )
+    urls = url_file(tmp_path, server.url("/json/42"))
+    out = tmp_path / "o"
+    proc = cli(str(urls), "-o", str(out), "--callbacks", str(hooks), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "api" / "42.json").read_text()) == {"id": "42"}
+    broken = tmp_path / "broken.py"
+    broken.write_text("def oops(:\n", encoding="utf-8")
+    proc = cli(str(urls), "-o", str(out), "--callbacks", str(broken))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert_no_traceback(proc)
+
+
+def test_engines_and_version() -> None:
+    proc = cli("engines")
+    assert proc.returncode == 0
+    for name in ("blocking", "asyncio", "aiohttp", "threads", "generator"):
+        assert name in proc.stdout
+    proc = cli("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("fetchall ")
+
+
+def test_insecure_warns(tmp_path: Path) -> None:
+    urls = url_file(tmp_path, "# none")
+    proc = cli(str(urls), "-o", str(tmp_path / "o"), "--insecure", "--no-progress")
+    assert proc.returncode == 0 and "not verified" in proc.stderr.lower()
+
+
+@pytest.mark.parametrize("engine", ["blocking", "asyncio", "aiohttp"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_exits_130_and_leaves_no_partial_files(
+    engine: str, signum: int, server: ServerThread, tmp_path: Path
+) -> None:
+    urls = url_file(tmp_path, *[server.url(f"/bytes/{1000 + i}?latency=0.2") for i in range(50)])
+    out = tmp_path / "o"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fetchall", str(urls), "-o", str(out), "-e", engine, "-c", "4",
+         "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    report = out / "report.jsonl"
+    while time.monotonic() < deadline and not (report.exists() and report.read_text().strip()):
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    rows = [json.loads(line) for line in report.read_text().splitlines()]
+    assert rows and len(rows) < 50
+    for row in rows:
+        if row["ok"]:
+            assert (out / row["path"]).is_file()
+        else:
+            assert row["error_type"] == "interrupted"
+    temp_dir = out / ".fetchall-tmp"
+    assert not temp_dir.exists() or not any(temp_dir.iterdir())
