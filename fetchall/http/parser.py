@@ -295,6 +295,9 @@ class ResponseParser:
             self._state = _DONE
             return
         te = headers.get_all("transfer-encoding")
+        if te and headers.get("content-length") is not None:
+            # RFC 9112 §6.3: "ought to be handled as an error" (request smuggling, splitting)
+            raise ProtocolError("both Transfer-Encoding and Content-Length in one response")
         if te:
             codings = [c.strip(" \t").lower() for value in te for c in value.split(",")]
             if codings != ["chunked"]:
