@@ -1,4 +1,4 @@
-"""The built-in aiohttp.web test server used by `fetchall serve`, the demo, tests and benchmarks.
+"""The built-in test server's application: routes, body generation, encodings, stats.
 
 Strategy: one `web.Application` (`make_app`) whose body routes all answer through a single
 sender, so every route honours the same query knobs: `encoding` (gzip, deflate, deflate-raw, br,
@@ -7,18 +7,15 @@ from a repeating printable pattern in 64 KiB pieces and compressed on the fly, s
 body never sits in memory (a compressed body sent with Content-Length is compressed up front,
 yielding to the loop between pieces; the pattern compresses about a thousandfold). A
 middleware counts requests and applies the configured latency; a wrapped protocol factory
-counts accepted TCP connections. `ServerThread` runs the app on a private event loop in a
-daemon thread; every wait in start and stop is bounded. Only loopback addresses are bound.
+counts accepted TCP connections (see `thread.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import math
 import random
-import ssl
 import string
 import threading
 import zlib
@@ -36,11 +33,7 @@ MAX_BYTES = 1 << 30
 MAX_LATENCY = 300.0
 MAX_COUNT = 10_000  # bound for redirect hops, flaky thresholds and link counts
 _BLOCK = ALPHABET * (PIECE // len(ALPHABET) + 2)
-_LOOPBACK = {"127.0.0.1": "127.0.0.1", "::1": "::1", "localhost": "127.0.0.1"}
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_START_TIMEOUT = 10.0
-_JOIN_TIMEOUT = 5.0
-_SHUTDOWN_GRACE = 0.25  # in-flight handlers get this long before being cancelled on stop
 
 
 def body_bytes(n: int) -> bytes:
@@ -236,7 +229,10 @@ def _small(data: bytes, content_type: str) -> _Body:
 
 
 async def _send(
-    request: web.Request, body: _Body, status: int = 200, headers: dict[str, str] | None = None
+    request: web.Request,
+    body: _Body,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
     """Send `body` honouring the encoding/chunked/type query knobs; HEAD sends no body.
 
@@ -370,155 +366,3 @@ def make_app(settings: ServerSettings, stats: ServerStats) -> web.Application:
         ]
     )
     return app
-
-
-# ------------------------------------------------------------------- running it in a thread
-
-
-class ServerThread:
-    """Runs `make_app` on its own event loop in a daemon thread, on 127.0.0.1 or ::1."""
-
-    def __init__(
-        self,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        latency: float = 0.0,
-        jitter: float = 0.0,
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> None:
-        if host not in _LOOPBACK:
-            raise ValueError(f"host must be one of {', '.join(_LOOPBACK)} (loopback only)")
-        if not 0 <= port <= 65535:
-            raise ValueError("port must be from 0 to 65535")
-        self._host = _LOOPBACK[host]
-        self._requested_port = port
-        self._settings = ServerSettings(latency, jitter)
-        self._ssl = ssl_context
-        self.stats = ServerStats()
-        self.port = 0
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._runner: web.AppRunner | None = None
-        self._listener: asyncio.Server | None = None
-
-    @property
-    def base_url(self) -> str:
-        """`http(s)://host:port` of the running server (IPv6 hosts bracketed)."""
-        if not self.port:
-            raise RuntimeError("server not started")
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"{'https' if self._ssl else 'http'}://{host}:{self.port}"
-
-    def url(self, path: str) -> str:
-        """Return base_url + path (a leading "/" is added if missing)."""
-        return self.base_url + (path if path.startswith("/") else "/" + path)
-
-    def start(self) -> ServerThread:
-        """Start serving; return once listening (or raise why it could not)."""
-        if self._thread is not None:
-            raise RuntimeError("server already started")
-        self._thread = threading.Thread(target=self._run, name="fetchall-server", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(_START_TIMEOUT):
-            self.stop()
-            raise RuntimeError("server did not start in time")
-        if self._error is not None:
-            self._thread.join(_JOIN_TIMEOUT)
-            raise RuntimeError(f"server failed to start: {self._error}") from self._error
-        return self
-
-    def stop(self) -> None:
-        """Close the listener and every connection, then join the thread (bounded wait)."""
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None or not thread.is_alive():
-            return
-        with contextlib.suppress(RuntimeError):  # loop already closed
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(_JOIN_TIMEOUT)
-
-    def wait(self) -> None:
-        """Block until the server thread ends (interruptible by Ctrl-C)."""
-        while self._thread is not None and self._thread.is_alive():  # ends with the server
-            self._thread.join(0.5)
-
-    def __enter__(self) -> ServerThread:
-        return self if self._thread is not None else self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._open())
-        except BaseException as exc:  # reported to start() in the calling thread
-            self._error = exc
-        self._ready.set()
-        try:
-            if self._error is None:
-                loop.run_forever()
-        finally:
-            loop.run_until_complete(self._close())
-            _cancel_pending(loop)
-            loop.close()
-
-    async def _open(self) -> None:
-        app = make_app(self._settings, self.stats)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_GRACE)
-        await self._runner.setup()
-        handler, stats = self._runner.server, self.stats
-        assert handler is not None
-
-        def protocol() -> asyncio.BaseProtocol:  # called once per accepted TCP connection
-            stats.connection_accepted()
-            return handler()
-
-        loop = asyncio.get_running_loop()
-        self._listener = await loop.create_server(
-            protocol, self._host, self._requested_port, ssl=self._ssl, backlog=1024
-        )
-        self.port = int(self._listener.sockets[0].getsockname()[1])
-
-    async def _close(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
-        if self._runner is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._runner.cleanup(), _JOIN_TIMEOUT / 2)
-
-
-def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
-    tasks = asyncio.all_tasks(loop)
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        loop.run_until_complete(asyncio.wait(tasks, timeout=1.0))
-    loop.run_until_complete(loop.shutdown_asyncgens())
-
-
-def serve_forever(host: str, port: int, latency: float, jitter: float) -> None:
-    """Serve until Ctrl-C (blocking), printing one line `serving on <base_url>`."""
-    server = ServerThread(host=host, port=port, latency=latency, jitter=jitter).start()
-    print(f"serving on {server.base_url}", flush=True)
-    try:
-        server.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-
-
-def demo_urls(base_url: str, template_lines: Iterable[str]) -> Iterator[str]:
-    """Yield each URL line of a template with `{server}` replaced by base_url.
-
-    Blank lines and `#` comments are skipped; surrounding whitespace is stripped.
-    """
-    base = base_url.rstrip("/")
-    for line in template_lines:
-        text = line.strip()
-        if text and not text.startswith("#"):
-            yield text.replace("{server}", base)
