@@ -147,7 +147,8 @@ def serve(
     _check_seconds("jitter", jitter)
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be 0..65535, got {port}")
-    serve_forever(host, port, latency, jitter)
+    serve_forever(host, port, latency, jitter)  # returns only when interrupted
+    raise typer.Exit(EXIT_INTERRUPTED)
 
 
 @app.command()

@@ -199,3 +199,38 @@ def test_interrupt_exits_130_and_leaves_no_partial_files(
             assert row["error_type"] == "interrupted"
     temp_dir = out / ".fetchall-tmp"
     assert not temp_dir.exists() or not any(temp_dir.iterdir())
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_demo_fetches_the_demo_list(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    proc = cli("demo", "--out", str(out), "--list", str(REPO / "urls" / "demo.txt"))
+    assert proc.returncode == 1, proc.stderr  # the demo list holds exactly one deliberate 404
+    assert_no_traceback(proc)
+    report = [json.loads(line) for line in (out / "report.jsonl").read_text().splitlines()]
+    failed = [row for row in report if not row["ok"]]
+    assert len(failed) == 1 and failed[0]["status"] == 404
+    assert "failed" in proc.stdout and "req/s" in proc.stdout
+
+
+def test_serve_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fetchall", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("serving on http://127.0.0.1:"), line
+        base = line.split()[-1]
+        urls = url_file(tmp_path, f"{base}/bytes/100", f"{base}/redirect/2")
+        fetched = cli(str(urls), "-o", str(tmp_path / "o"), "-q")
+        assert fetched.returncode == 0, fetched.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=10)
+    assert "Traceback" not in stderr and proc.returncode == 130

@@ -1,0 +1,75 @@
+"""Runner behaviour that is not engine-specific: --resume, lazy reading, report placement."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fetchrun import FAST
+
+from fetchall.api import fetch_all
+from fetchall.errors import UsageError
+from fetchall.server import ServerThread
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def rows(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_resume_skips_saved_urls_and_keeps_their_rows(server: ServerThread, tmp_path: Path) -> None:
+    urls = [server.url("/bytes/10"), server.url("/bytes/20"), server.url("/status/503")]
+    first = fetch_all(urls, engine="asyncio", out=tmp_path, **FAST)
+    assert (first.ok, first.failed) == (2, 1)
+    (tmp_path / str(rows(tmp_path / "report.jsonl")[0]["path"])).unlink()  # one file went away
+    server.stats.reset()
+    second = fetch_all(urls, engine="asyncio", out=tmp_path, resume=True, **FAST)
+    assert second.resumed == 1 and (second.ok, second.failed) == (1, 1)
+    assert server.stats.requests == 2  # the deleted file and the failed URL, nothing else
+    report = rows(tmp_path / "report.jsonl")
+    assert sorted(str(r["url"]) for r in report) == sorted(urls)
+    assert all((tmp_path / str(r["path"])).is_file() for r in report if r["ok"])
+
+
+def test_url_source_is_read_lazily(server: ServerThread, tmp_path: Path) -> None:
+    pulled = 0
+
+    def endless() -> Iterator[str]:
+        nonlocal pulled
+        for i in range(1_000_000):
+            pulled += 1
+            yield server.url(f"/bytes/{i % 50}")
+            if pulled == 30:
+                raise KeyboardInterrupt  # stop the run like Ctrl-C after 30 lines
+
+    summary = fetch_all(endless(), engine="asyncio", out=tmp_path, concurrency=5, **FAST)
+    assert summary.interrupted and summary.exit_code == 130
+    assert pulled == 30
+
+
+def test_bad_options_raise_before_fetching(server: ServerThread, tmp_path: Path) -> None:
+    for bad in ({"concurrency": 0}, {"timeout": float("nan")}, {"engine": "nope"}, {"warp": 9}):
+        with pytest.raises(UsageError):
+            fetch_all([server.url("/bytes/1")], out=tmp_path / "o", **bad)  # type: ignore[arg-type]
+    assert server.stats.requests == 0 and not (tmp_path / "o").exists()
+
+
+def test_report_elsewhere_and_callback_cannot_overwrite_it(
+    server: ServerThread, tmp_path: Path
+) -> None:
+    summary = fetch_all(
+        [server.url("/json/1")],
+        engine="blocking",
+        out=tmp_path,
+        callbacks={"*": lambda resp: "report.jsonl"},
+        **FAST,
+    )
+    assert summary.ok == 1
+    report = rows(tmp_path / "report.jsonl")
+    assert report[0]["path"] != "report.jsonl" and report[0]["ok"] is True
+    other = tmp_path / "elsewhere" / "r.jsonl"
+    fetch_all([server.url("/json/2")], engine="blocking", out=tmp_path / "o", report=other, **FAST)
+    assert rows(other)[0]["ok"] is True and not (tmp_path / "o" / "report.jsonl").exists()
