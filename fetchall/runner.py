@@ -257,7 +257,7 @@ class Runner:
         body = outcome.body if outcome is not None else None
         if error is None and isinstance(body, BodyFile):
             try:
-                result.path = self._save(final, body)
+                result.path = self._save(job.target.url, final, body)
                 result.bytes = body.size if result.path is not None else 0
                 result.ok = True
             except FetchError as exc:
@@ -268,7 +268,7 @@ class Runner:
             result.error_type, result.error = error.error_type, str(error)
         return result
 
-    def _save(self, final: Final, body: BodyFile) -> str | None:
+    def _save(self, url: str, final: Final, body: BodyFile) -> str | None:
         """Run the host's callback (if any), then commit the body where it says."""
         target = final.request.target
         relpath = url_to_relpath(target)
@@ -276,7 +276,7 @@ class Runner:
         if callback is not None:
             assert final.outcome is not None and final.outcome.status is not None
             response = Response(
-                url=final.request.target.url,
+                url=url,
                 final_url=target.url,
                 status=final.outcome.status,
                 reason=final.outcome.reason,

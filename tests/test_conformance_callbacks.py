@@ -123,3 +123,20 @@ def test_same_body_bytes_everywhere(engine: str, server: ServerThread, tmp_path:
     run = fetch(engine, urls, tmp_path, concurrency=2)
     for url, n in zip(urls, (0, 1, 65536, 65537, 262145), strict=True):
         assert run.saved(run.by_url(url)) == body_bytes(n)
+
+
+def test_callback_sees_input_and_final_url(
+    engine: str, server: ServerThread, tmp_path: Path
+) -> None:
+    seen: list[tuple[str, str, str | None]] = []
+
+    def record(resp: Response) -> None:
+        seen.append((resp.url, resp.final_url, resp.headers.get("content-type")))
+        with resp.open() as body:
+            assert body.read(4) == body_bytes(4)
+        return None
+
+    url = server.url("/redirect/2")
+    run = fetch_with(engine, [url], tmp_path, {"127.0.0.1": record})
+    assert run.one().ok
+    assert seen == [(url, server.url("/redirect/0"), "application/octet-stream")]
