@@ -12,27 +12,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from fetchall.engines.base import Job, PlanGen, RunContext
-from fetchall.policy import Attempt, Final, Outcome, Request, Sleep
+from fetchall.engines.base import Job, PlanGen, RunContext, advance
+from fetchall.policy import Attempt, Final, Outcome, Request
 
 AsyncAttempt = Callable[[Request], Awaitable[Outcome]]
 
 
 async def drive_async(plan: PlanGen, attempt: AsyncAttempt) -> Final:
     """Drive a policy generator with ``await``."""
-    step = next(plan)
-    while True:
+    step = advance(plan, None)
+    while not isinstance(step, Final):
         if isinstance(step, Attempt):
-            reply: Outcome | None = await attempt(step.request)
+            step = advance(plan, await attempt(step.request))
         else:
-            assert isinstance(step, Sleep)
             await asyncio.sleep(step.seconds)
-            reply = None
-        try:
-            step = plan.send(reply)
-        except StopIteration as stop:
-            final: Final = stop.value
-            return final
+            step = advance(plan, None)
+    return step
 
 
 async def run_jobs(ctx: RunContext, attempt: AsyncAttempt) -> None:

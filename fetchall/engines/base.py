@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from fetchall.output.writer import OutputDir
-from fetchall.policy import Attempt, Final, Outcome, Request, Sleep, Step
+from fetchall.policy import Attempt, Final, Outcome, Request, Step
 from fetchall.urls import Target
 
 PlanGen = Generator[Step, Outcome | None, Final]
@@ -87,22 +87,27 @@ class Engine(Protocol):
         """Fetch every job the context hands out, until it is finished."""
 
 
+def advance(plan: PlanGen, reply: Outcome | None) -> Step | Final:
+    """Send ``reply`` into a policy generator (``None`` to start it, or after a `Sleep`):
+    the next step, or the `Final` once the plan is done. Every engine steps plans with this."""
+    try:
+        return plan.send(reply)
+    except StopIteration as stop:
+        final: Final = stop.value
+        return final
+
+
 def drive_sync(
     plan: PlanGen,
     attempt: Callable[[Request], Outcome],
     sleep: Callable[[float], None],
 ) -> Final:
     """Drive a policy generator with blocking calls (used by blocking/threads/processes)."""
-    step = next(plan)
-    while True:
+    step = advance(plan, None)
+    while not isinstance(step, Final):
         if isinstance(step, Attempt):
-            reply: Outcome | None = attempt(step.request)
+            step = advance(plan, attempt(step.request))
         else:
-            assert isinstance(step, Sleep)
             sleep(step.seconds)
-            reply = None
-        try:
-            step = plan.send(reply)
-        except StopIteration as stop:
-            final: Final = stop.value
-            return final
+            step = advance(plan, None)
+    return step
