@@ -221,3 +221,15 @@ def test_many_distinct_keys_never_share_a_file(tmp_path: Path) -> None:
     used = {out.commit(_body(out, str(i).encode()), "h/same", f"http://h/{i}") for i in range(20)}
     assert len(used) == 20
     assert {(tmp_path / u).read_bytes() for u in used} == {str(i).encode() for i in range(20)}
+
+
+def test_disk_errors_are_output_errors() -> None:
+    """ENOSPC while streaming a body is an `OutputError`, not a network error."""
+    with open("/dev/full", "wb", buffering=0) as device:
+        body = BodyFile(Path("/dev/full"), device)
+        with pytest.raises(OutputError, match="disk"):
+            body.write(b"x" * 10)
+    buffered = BodyFile(Path("/dev/full"), open("/dev/full", "wb"))  # noqa: SIM115
+    buffered.write(b"x")  # sits in the buffer
+    with pytest.raises(OutputError):
+        buffered.close()

@@ -53,14 +53,20 @@ class BodyFile:
         self._file = file
 
     def write(self, data: bytes) -> None:
-        """Append ``data``."""
-        self._file.write(data)
+        """Append ``data``; a disk error (e.g. disk full) is an `OutputError`."""
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            raise OutputError(f"cannot write the body to disk: {_reason(exc)}") from None
         self.size += len(data)
 
     def close(self) -> None:
-        """Flush and close (idempotent); may raise OSError (e.g. disk full)."""
+        """Flush and close (idempotent); a disk error is an `OutputError`."""
         if not self._file.closed:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as exc:
+                raise OutputError(f"cannot write the body to disk: {_reason(exc)}") from None
 
     def discard(self) -> None:
         """Close and delete the file; idempotent and never raises."""
