@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rawserver import RawConn, RawServer
 
+from fetchall.api import fetch_all
 from fetchall.server import ServerThread, body_bytes
 
 pytestmark = pytest.mark.timeout(60)
@@ -170,7 +175,10 @@ def test_insecure_warns(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "not verified" in proc.stderr.lower()
 
 
-@pytest.mark.parametrize("engine", ["blocking", "asyncio", "aiohttp"])
+@pytest.mark.parametrize(
+    "engine",
+    ["blocking", "threads", "processes", "polling", "select", "generator", "asyncio", "aiohttp"],
+)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_exits_130_and_leaves_no_partial_files(
     engine: str, signum: int, server: ServerThread, tmp_path: Path
@@ -199,6 +207,89 @@ def test_interrupt_exits_130_and_leaves_no_partial_files(
             assert row["error_type"] == "interrupted"
     temp_dir = out / ".fetchall-tmp"
     assert not temp_dir.exists() or not any(temp_dir.iterdir())
+
+
+def _tagged_processes(tag: str) -> list[str]:
+    """Command lines of live processes whose environment holds ``tag`` (read from /proc)."""
+    found: list[str] = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and tag.encode() in (entry / "environ").read_bytes():
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:  # gone meanwhile, or not ours
+            continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_interrupt_mid_body_leaves_no_worker_and_no_temp_file(
+    engine: str, raw_server: RawServer, tmp_path: Path
+) -> None:
+    def stalled_body(conn: RawConn) -> None:
+        conn.send(b"HTTP/1.0 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 5000)
+        conn.hang(30)
+
+    raw_server.route("/done", b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    raw_server.route("/stalled", stalled_body)
+    stalled = [raw_server.url(f"/stalled?{i}") for i in range(4)]
+    urls = url_file(tmp_path, raw_server.url("/done"), *stalled)
+    out, tag = tmp_path / "o", f"fetchall-test-{os.getpid()}-{engine}-{time.monotonic_ns()}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fetchall", str(urls), "-o", str(out), "-e", engine, "-c", "8",
+         "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "FETCHALL_TEST_TAG": tag},
+    )  # fmt: skip
+    temp_dir = out / ".fetchall-tmp"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (
+        temp_dir.is_dir() and len(list(temp_dir.iterdir())) == len(stalled)
+    ):  # every stalled body is being streamed into its temp file
+        time.sleep(0.05)
+    assert len(list(temp_dir.iterdir())) == len(stalled)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert not temp_dir.exists() or not any(temp_dir.iterdir())
+    lines = (out / "report.jsonl").read_text().splitlines()
+    rows = {row["url"]: row for row in map(json.loads, lines)}
+    assert rows[raw_server.url("/done")]["ok"] is True
+    assert all(rows[url]["error_type"] == "interrupted" for url in stalled)
+    deadline = time.monotonic() + 10  # the fork server notices its parent's exit on its own
+    while (left := _tagged_processes(tag)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left, f"processes left behind: {left}"
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_interrupt_wakes_blocked_workers_in_process(
+    engine: str, raw_server: RawServer, tmp_path: Path
+) -> None:
+    """In-process companion of the test above: right after the API returns from a Ctrl-C,
+    no worker thread or process is left (blocked reads were woken, workers terminated)."""
+
+    def stalled_body(conn: RawConn) -> None:
+        conn.send(b"HTTP/1.0 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 5000)
+        conn.hang(30)
+
+    raw_server.route("/stalled", stalled_body)
+    temp_dir = tmp_path / ".fetchall-tmp"
+
+    def source() -> Iterator[str]:
+        yield from (raw_server.url(f"/stalled?{i}") for i in range(3))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (
+            temp_dir.is_dir() and len(list(temp_dir.iterdir())) == 3
+        ):  # every body is being streamed to disk
+            time.sleep(0.02)
+        raise KeyboardInterrupt  # Ctrl-C in the coordinating thread
+
+    summary = fetch_all(source(), engine=engine, out=tmp_path, timeout=60, retries=0)
+    assert summary.interrupted and summary.failed == 3
+    assert not temp_dir.exists() or not any(temp_dir.iterdir())
+    assert not [t for t in threading.enumerate() if t.name.startswith("fetchall-threads")]
+    assert not multiprocessing.active_children()
 
 
 REPO = Path(__file__).resolve().parent.parent

@@ -201,6 +201,35 @@ def test_picklable_for_child_processes(tmp_path: Path) -> None:
     assert (tmp_path / "h" / "y").read_bytes() == b"from clone"
 
 
+def test_closed_body_pickles_as_path_and_size(tmp_path: Path) -> None:
+    """A worker process hands its finished body to the parent, which commits or discards it."""
+    out = OutputDir(tmp_path)
+    open_body = _body(out, b"abc")
+    with pytest.raises(TypeError):
+        pickle.dumps(open_body)
+    open_body.close()
+    clone = pickle.loads(pickle.dumps(open_body))
+    assert (clone.path, clone.size) == (open_body.path, 3)
+    assert out.commit(clone, "h/z", "http://h/z") == "h/z"
+    assert (tmp_path / "h" / "z").read_bytes() == b"abc"
+    other = _body(out)
+    other.close()
+    pickle.loads(pickle.dumps(other)).discard()
+    assert _temps(tmp_path) == []
+
+
+def test_remove_temps_of_other_pids(tmp_path: Path) -> None:
+    out = OutputDir(tmp_path)
+    mine = _body(out)
+    for name in ("7-1-deadbeef.part", "8-1-deadbeef.part", "70-1-deadbeef.part"):
+        (tmp_path / TEMP_DIR / name).write_bytes(b"")
+    out.remove_temps([7, 8])
+    assert _temps(tmp_path) == sorted(["70-1-deadbeef.part", mine.path.name])
+    out.remove_temps([])
+    assert len(_temps(tmp_path)) == 2
+    mine.discard()
+
+
 def test_root_errors(tmp_path: Path) -> None:
     afile = tmp_path / "file"
     afile.write_text("x")

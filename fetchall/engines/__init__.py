@@ -37,6 +37,46 @@ ENGINES: dict[str, EngineInfo] = {
             "sequential blocking requests",
         ),
         EngineInfo(
+            "threads",
+            "fetchall.engines.threads:ThreadsEngine",
+            "blocking sockets in a thread pool (a thread per URL in flight, at most 512)",
+            "hand-built HTTP/1.0",
+            True,
+            "thread pool",
+        ),
+        EngineInfo(
+            "processes",
+            "fetchall.engines.processes:ProcessesEngine",
+            "blocking sockets in a forkserver process pool (4 workers per CPU at most)",
+            "hand-built HTTP/1.0",
+            True,
+            "process pool",
+        ),
+        EngineInfo(
+            "polling",
+            "fetchall.engines.polling:PollingEngine",
+            "non-blocking sockets, busy polling, sequential (the naive step)",
+            "hand-built HTTP/1.0",
+            False,
+            "busy-poll non-blocking sockets",
+        ),
+        EngineInfo(
+            "select",
+            "fetchall.engines.select:SelectEngine",
+            "non-blocking sockets, a selectors event loop with callbacks",
+            "hand-built HTTP/1.0",
+            True,
+            "select callbacks",
+        ),
+        EngineInfo(
+            "generator",
+            "fetchall.engines.generator:GeneratorEngine",
+            "generator coroutines (Future, Task, yield from) on our own selectors scheduler",
+            "hand-built HTTP/1.0",
+            True,
+            "generator coroutines (Future/Task, yield from)",
+        ),
+        EngineInfo(
             "asyncio",
             "fetchall.engines.asyncio:AsyncioEngine",
             "asyncio.open_connection streams, one task per URL",
@@ -55,13 +95,7 @@ ENGINES: dict[str, EngineInfo] = {
     )
 }
 
-PLANNED_ENGINES: dict[str, str] = {
-    "threads": "blocking sockets in a thread pool",
-    "processes": "blocking sockets in a process pool",
-    "polling": "non-blocking sockets, busy polling",
-    "select": "selectors event loop with callbacks",
-    "generator": "generator coroutines on our own scheduler",
-}
+PLANNED_ENGINES: dict[str, str] = {}
 """Engines from the seed documents that are not built yet (listed by `fetchall engines`)."""
 
 

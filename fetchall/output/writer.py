@@ -18,17 +18,19 @@ is ever written outside ROOT. Paths committed in this run are remembered compact
 digest of the path -> 64-bit digest of the key); on a case-insensitive file system the path
 digest is taken of the case-folded path. A previous run's file at the same path is overwritten.
 Commit from one process (the coordinator); temporary files may be created in any process,
-since `OutputDir` pickles (without its claims).
+since `OutputDir` pickles (without its claims) and a closed `BodyFile` pickles as path + size.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import os
 import stat
 import threading
 import unicodedata
+from collections.abc import Iterable
 from hashlib import blake2b
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -74,6 +76,17 @@ class BodyFile:
             self._file.close()
         with contextlib.suppress(OSError):
             os.unlink(self.path)
+
+    def __getstate__(self) -> tuple[Path, int]:
+        """A *closed* body pickles as its path and size (a worker process hands it over)."""
+        if not self._file.closed:
+            raise TypeError("cannot pickle a BodyFile that is still open")
+        return self.path, self.size
+
+    def __setstate__(self, state: tuple[Path, int]) -> None:
+        self.path, self.size = state
+        self._file = io.BytesIO()
+        self._file.close()  # already complete: close() is a no-op, commit/discard work as usual
 
 
 class OutputDir:
@@ -197,13 +210,13 @@ class OutputDir:
             relpath = unicodedata.normalize("NFC", relpath).casefold()
         return _digest(relpath)
 
-    def remove_temps(self) -> None:
-        """Delete this process's leftover temporary files; remove the temp dir if empty."""
-        prefix = f"{os.getpid()}-"
+    def remove_temps(self, pids: Iterable[int] | None = None) -> None:
+        """Delete this process's (or ``pids``') leftover temp files; remove the dir if empty."""
+        prefixes = tuple(f"{pid}-" for pid in (pids if pids is not None else [os.getpid()]))
         try:
             with os.scandir(self._tmp) as entries:
                 for entry in entries:
-                    if entry.name.startswith(prefix) and entry.name.endswith(".part"):
+                    if entry.name.startswith(prefixes) and entry.name.endswith(".part"):
                         with contextlib.suppress(OSError):
                             os.unlink(entry.path)
         except OSError:
