@@ -28,7 +28,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-COMMANDS = ("fetch", "engines", "serve", "demo")
+COMMANDS = ("fetch", "engines", "serve", "demo", "bench")
 EXIT_INTERRUPTED = 130
 
 
@@ -179,6 +179,85 @@ def demo(
             summary = fetch_all(urls, engine=engine, out=out, on_result=view, retry_backoff=0.1)
     print_summary(summary, view, str(out), str(out / "report.jsonl"))
     raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def bench(
+    url_files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="URL-list files [default: a generated list on the built-in server]."),
+    ] = None,
+    engines: Annotated[
+        str | None,
+        typer.Option("--engines", "-e", help="'all' or a comma-separated list [default: all]."),
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="seed (the seed experiment) or latency (1,000 URLs).")
+    ] = None,
+    count: Annotated[int | None, typer.Option(help="Generated URLs [default: 100].")] = None,
+    latency: Annotated[
+        float | None, typer.Option(help="Server seconds per response [default: 0.1].")
+    ] = None,
+    jitter: Annotated[
+        float | None, typer.Option(help="Random ± seconds on the latency [default: 0].")
+    ] = None,
+    size: Annotated[
+        str | None, typer.Option(help="Bytes per response, e.g. 1k, 1M [default: 1k].")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", "-c", help="-c of every engine [default: 50].")
+    ] = None,
+    per_host: Annotated[
+        int | None, typer.Option(help="--per-host of every engine [default: its concurrency].")
+    ] = None,
+    repeat: Annotated[
+        int | None, typer.Option(help="Rounds (interleaved); medians reported [default: 1].")
+    ] = None,
+    run_timeout: Annotated[
+        float | None, typer.Option(help="Seconds before a run is killed [default: 600].")
+    ] = None,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Write the results as JSON here.")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write a PNG bar chart here (needs fetchall[plot]).")
+    ] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Directory for the runs' files [default: system temp].")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+) -> None:
+    """Compare engines: run each on the same URLs in a fresh process, measure, tabulate."""
+    from rich.console import Console
+
+    from fetchall.bench import build_config, run_bench
+    from fetchall.bench.plot import require_matplotlib, write_plot
+    from fetchall.bench.progress import BenchProgress
+    from fetchall.bench.report import machine_line, render_table, workload_line, write_json
+    from fetchall.options import parse_size
+
+    config = build_config(
+        preset, engines=engines, url_files=url_files or None, count=count, latency=latency,
+        jitter=jitter, size=parse_size(size) if size is not None else None,
+        concurrency=concurrency, per_host=per_host, repeat=repeat, run_timeout=run_timeout,
+        workdir=workdir,
+    ).validated()  # fmt: skip
+    for name, target in (("json", json_file), ("plot", plot)):
+        if target is not None and not target.parent.is_dir():
+            raise UsageError(f"--{name}: no such directory: {target.parent}")
+    if plot is not None:
+        require_matplotlib()  # before any run starts
+    with BenchProgress(enabled=not quiet) as progress:
+        report = run_bench(config, progress)
+    console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    console.print(render_table(report))
+    console.print(workload_line(report), markup=False, soft_wrap=True)
+    console.print(machine_line(report), markup=False, soft_wrap=True)
+    if json_file is not None:
+        write_json(report, json_file)
+    if plot is not None:
+        write_plot(report, plot)
+    raise typer.Exit(0 if report.all_ok else 1)
 
 
 def _check_seconds(name: str, value: float) -> None:
