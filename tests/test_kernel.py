@@ -13,6 +13,7 @@ import pytest
 from fetchall.engines.base import AttemptEnv
 from fetchall.engines.generator import Fetcher
 from fetchall.engines.kernel import Cancelled, Coro, Future, Scheduler, Task, WaitTimeout
+from fetchall.engines.resolver import resolve
 from fetchall.output.writer import OutputDir
 
 pytestmark = pytest.mark.timeout(10)
@@ -325,7 +326,7 @@ def test_keyboard_interrupt_escapes_run_then_cancel_all_unwinds(
     assert cleaned == ["blocked"] and not sched.tasks and waiting_fds(sched) == 0
 
 
-# ------------------------------------------------------- the generator engine's DNS bound
+# ---------------------------------------- the generator engine's DNS bound (shared resolver)
 
 
 def test_engine_resolver_skips_literals_and_caches_names(
@@ -341,7 +342,7 @@ def test_engine_resolver_skips_literals_and_caches_names(
     monkeypatch.setattr(socket, "getaddrinfo", spy)
     fetcher = Fetcher(sched, AttemptEnv(out=OutputDir(tmp_path), timeout=5, connect_timeout=2))
     for host in ("127.0.0.1", "::1", "localhost", "localhost"):
-        assert fetcher.resolve(host, 80)
+        assert resolve(host, 80, fetcher.dns)
     assert calls == [
         ("127.0.0.1", socket.AI_NUMERICHOST),
         ("::1", socket.AI_NUMERICHOST),

@@ -16,9 +16,10 @@ import pytest
 import trustme
 from rawserver import RawConn, RawServer
 
-from fetchall.engines import nonblocking
+from fetchall.engines import resolver
 from fetchall.engines.base import AttemptEnv
-from fetchall.engines.nonblocking import DNSCache, NonBlockingAttempt, resolve
+from fetchall.engines.nonblocking import NonBlockingAttempt
+from fetchall.engines.resolver import DNSCache, resolve
 from fetchall.engines.select import EventLoop
 from fetchall.output.writer import BodyFile, OutputDir
 from fetchall.policy import Request
@@ -183,7 +184,7 @@ def lookups(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
             calls.append((host, port))
         return real(host, port, *args, **kwargs)
 
-    monkeypatch.setattr(nonblocking.socket, "getaddrinfo", spy)
+    monkeypatch.setattr(resolver.socket, "getaddrinfo", spy)
     return calls
 
 
@@ -220,7 +221,7 @@ def test_definite_dns_failures_are_cached_transient_ones_are_not(
         code = socket.EAI_AGAIN if host == "flaky.test" else socket.EAI_NONAME
         raise socket.gaierror(code, "lookup failed")
 
-    monkeypatch.setattr(nonblocking.socket, "getaddrinfo", fake)
+    monkeypatch.setattr(resolver.socket, "getaddrinfo", fake)
     cache: DNSCache = {}
     for host in ["gone.test", "gone.test", "flaky.test", "flaky.test"]:
         with pytest.raises(socket.gaierror):
@@ -229,7 +230,7 @@ def test_definite_dns_failures_are_cached_transient_ones_are_not(
 
 
 def test_dns_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(nonblocking, "DNS_CACHE_SIZE", 2)
+    monkeypatch.setattr(resolver, "DNS_CACHE_SIZE", 2)
     cache: DNSCache = {}
     for port in (1, 2, 3):
         resolve("localhost", port, cache)

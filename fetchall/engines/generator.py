@@ -27,25 +27,17 @@ import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import Sequence
 from functools import partial
-from typing import Any
 
 from fetchall.engines.base import AttemptEnv, Job, PlanGen, RunContext
 from fetchall.engines.exchange import READ_SIZE, Exchange
 from fetchall.engines.kernel import Coro, Future, Scheduler, Task, WaitTimeout
+from fetchall.engines.resolver import DNSCache, resolve
 from fetchall.engines.translate import translate_exception
 from fetchall.policy import Attempt, Final, Outcome, Request, Sleep
 from fetchall.urls import Target
 
-AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]
-DNS_CACHE_SIZE = 4096
-NUMERIC = socket.AI_NUMERICHOST
 _IN_PROGRESS = frozenset({0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY})
-_PERMANENT_DNS = frozenset(
-    code for code in (getattr(socket, "EAI_NONAME", None), getattr(socket, "EAI_NODATA", None))
-    if code is not None
-)  # fmt: skip
 
 
 class Fetcher:
@@ -54,7 +46,7 @@ class Fetcher:
     def __init__(self, sched: Scheduler, env: AttemptEnv) -> None:
         self.sched = sched
         self.env = env
-        self._dns: dict[tuple[str, int], Sequence[AddrInfo] | socket.gaierror] = {}
+        self.dns: DNSCache = {}
 
     def drive(self, plan: PlanGen) -> Coro[Final]:
         """Drive a job's policy generator to its `Final`."""
@@ -97,38 +89,11 @@ class Fetcher:
             if sock is not None:
                 sock.close()
 
-    def resolve(self, host: str, port: int) -> Sequence[AddrInfo]:
-        """Addresses for (host, port). The only blocking call of the engine (names only)."""
-        key = (host, port)
-        cached = self._dns.get(key)
-        if cached is None:
-            cached = self._lookup(host, port)
-            if len(self._dns) >= DNS_CACHE_SIZE:
-                del self._dns[next(iter(self._dns))]
-            self._dns[key] = cached
-        if isinstance(cached, socket.gaierror):
-            raise cached
-        return cached
-
-    @staticmethod
-    def _lookup(host: str, port: int) -> Sequence[AddrInfo] | socket.gaierror:
-        """IP literals without the resolver; a name blocks the loop here (once per run)."""
-        try:
-            return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=NUMERIC)
-        except socket.gaierror:
-            pass
-        try:
-            return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            if exc.errno in _PERMANENT_DNS:  # "no such name" is remembered for the run
-                return exc
-            raise  # transient (EAI_AGAIN...): ask again next time
-
     def connect(self, target: Target, deadline: float) -> Coro[socket.socket]:
         """A connected socket (TLS established for https), trying each resolved address."""
         last: OSError | None = None
-        for family, kind, proto, _, address in self.resolve(target.host, target.port):
-            sock = socket.socket(family, kind, proto)
+        for family, address in resolve(target.host, target.port, self.dns):
+            sock = socket.socket(family, socket.SOCK_STREAM)
             try:
                 sock.setblocking(False)
                 code = sock.connect_ex(address)

@@ -42,61 +42,16 @@ import selectors
 import socket
 import ssl
 import time
-from typing import Any, TypeAlias
+from typing import Any
 
 from fetchall.engines.base import AttemptEnv
 from fetchall.engines.exchange import READ_SIZE, Exchange
+from fetchall.engines.resolver import Address, DNSCache, resolve
 from fetchall.engines.translate import translate_exception
 from fetchall.policy import Outcome, Request
 
-Address: TypeAlias = tuple[socket.AddressFamily, tuple[Any, ...]]
-"""One address to connect to: (family, sockaddr)."""
-DNSCache: TypeAlias = dict[tuple[str, int], list[Address] | socket.gaierror]
-"""Name lookups of one run: (host, port) → addresses, or the definite failure."""
-
-DNS_CACHE_SIZE = 4096
-"""At most this many names are remembered (oldest forgotten first)."""
-
 _PENDING = frozenset({errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK, errno.EAGAIN})
 _CONNECTED = frozenset({0, errno.EISCONN})
-_DEFINITE_DNS_FAILURES = frozenset(
-    code for code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)) if code is not None
-)
-
-
-def resolve(host: str, port: int, cache: DNSCache) -> list[Address]:
-    """The addresses of ``host:port`` in resolver order (IP literals never hit the resolver).
-
-    Blocks in ``getaddrinfo`` for a name not yet in ``cache``; raises ``socket.gaierror``.
-    """
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
-    except socket.gaierror:
-        pass  # a name, not an IP literal
-    else:
-        return [(family, sockaddr) for family, _, _, _, sockaddr in infos]
-    key = (host, port)
-    known = cache.get(key)
-    if known is None:
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            if exc.errno in _DEFINITE_DNS_FAILURES:  # transient failures are asked again
-                _remember(cache, key, exc)
-            raise
-        known = [(family, sockaddr) for family, _, _, _, sockaddr in infos]
-        _remember(cache, key, known)
-    if isinstance(known, socket.gaierror):
-        raise socket.gaierror(known.errno, known.strerror)
-    return known
-
-
-def _remember(
-    cache: DNSCache, key: tuple[str, int], value: list[Address] | socket.gaierror
-) -> None:
-    if len(cache) >= DNS_CACHE_SIZE:
-        del cache[next(iter(cache))]
-    cache[key] = value
 
 
 class NonBlockingAttempt:

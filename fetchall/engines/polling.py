@@ -19,7 +19,8 @@ import time
 from functools import partial
 
 from fetchall.engines.base import AttemptEnv, RunContext, drive_sync
-from fetchall.engines.nonblocking import DNSCache, NonBlockingAttempt
+from fetchall.engines.nonblocking import NonBlockingAttempt
+from fetchall.engines.resolver import DNSCache
 from fetchall.policy import Outcome, Request
 
 

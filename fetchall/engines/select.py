@@ -33,7 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fetchall.engines.base import Job, RunContext
-from fetchall.engines.nonblocking import DNSCache, NonBlockingAttempt
+from fetchall.engines.nonblocking import NonBlockingAttempt
+from fetchall.engines.resolver import DNSCache
 from fetchall.policy import Attempt, Outcome, Sleep, Step
 
 Callback = Callable[[], None]
