@@ -14,6 +14,7 @@ from typing import Any
 
 from fetchall.callbacks import Callback, CallbackRegistry, default_registry
 from fetchall.errors import BadURLError, UsageError
+from fetchall.fdlimit import raise_open_file_limit
 from fetchall.options import FetchOptions
 from fetchall.result import Result
 from fetchall.runner import Runner, RunSummary
@@ -40,10 +41,12 @@ def fetch_all(
     ``headers=[("Authorization", "Bearer x")]`` ...). ``callbacks`` maps host patterns to
     functions (default: those registered with ``@on_host``). ``on_result`` is called with every
     `Result` as it is written to the report. Returns a `RunSummary`; bad options raise
-    `UsageError` before anything is fetched.
+    `UsageError` before anything is fetched. The open-file soft limit is raised to what
+    ``concurrency`` needs; if it cannot be, a warning goes to the ``fetchall`` logger.
     """
     opts = build_options(options, settings)
     check_url_lists(url_files)
+    raise_open_file_limit(opts.concurrency)
     registry = _registry(callbacks)
     source = chain(_from_strings(urls), read_url_lists(url_files))
     listeners = (on_result,) if on_result is not None else ()

@@ -8,6 +8,7 @@ error becomes one line on stderr and exit status 2; Ctrl-C and SIGTERM give 130.
 
 from __future__ import annotations
 
+import logging
 import math
 import signal
 import sys
@@ -274,6 +275,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     if args and args[0] not in COMMANDS and args[0] not in ("--help", "-h"):
         args.insert(0, "fetch")
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    _log_warnings_to_stderr()
     command = typer.main.get_command(app)
     try:
         code = command.main(args, prog_name="fetchall", standalone_mode=False)
@@ -286,6 +288,16 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except (KeyboardInterrupt, typer.Abort):
         _fail("interrupted", EXIT_INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _log_warnings_to_stderr() -> None:
+    """Library warnings (the ``fetchall`` logger) appear as one ``fetchall: warning:`` line."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("fetchall: warning: %(message)s"))
+    logger = logging.getLogger("fetchall")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -325,3 +325,28 @@ def test_serve_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=10)
     assert "Traceback" not in stderr and proc.returncode == 130
+
+
+def _limit_open_files(soft: int, hard: int) -> Callable[[], None]:
+    def apply() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    return apply
+
+
+def test_open_file_limit_is_raised_or_reported(server: ServerThread, tmp_path: Path) -> None:
+    urls = url_file(tmp_path, *[server.url(f"/bytes/{i}") for i in range(20)])
+    base = [sys.executable, "-m", "fetchall", str(urls), "-e", "select", "--no-progress"]
+    raised = subprocess.run(
+        [*base, "-o", str(tmp_path / "a"), "-c", "200"],
+        capture_output=True, text=True, timeout=60, preexec_fn=_limit_open_files(100, 4096),
+    )  # fmt: skip
+    assert raised.returncode == 0 and "warning" not in raised.stderr, raised.stderr
+    capped = subprocess.run(
+        [*base, "-o", str(tmp_path / "b"), "-c", "200"],
+        capture_output=True, text=True, timeout=60, preexec_fn=_limit_open_files(100, 100),
+    )  # fmt: skip
+    assert "fetchall: warning: --concurrency 200 needs about 464 open files" in capped.stderr
+    assert capped.returncode == 0 and "Traceback" not in capped.stderr
