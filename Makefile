@@ -21,8 +21,8 @@ test: $(STAMP)  ## the whole test suite (what CI runs)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check fetchall tests
-	$(VENV)/bin/ruff format --check fetchall tests
+	$(VENV)/bin/ruff check fetchall tests benchmarks
+	$(VENV)/bin/ruff format --check fetchall tests benchmarks
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
