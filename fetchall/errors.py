@@ -43,7 +43,7 @@ class ConnectError(FetchError):
 
 
 class ConnectionLostError(FetchError):
-    """The connection was reset or closed before a complete response head arrived."""
+    """The connection was reset, or closed before any byte of the response arrived."""
 
     error_type = "connection_lost"
     retryable = True

@@ -46,7 +46,7 @@ def attempt(tmp_path: Path, **mock: object) -> Outcome:
         (TimeoutError(), "timeout"),
         (aiohttp.ServerDisconnectedError(), "connection_lost"),
         (aiohttp.ClientPayloadError("Response payload is not completed"), "protocol"),
-        (aiohttp.ClientOSError(104, "reset"), "connect"),
+        (aiohttp.ClientOSError(104, "reset"), "connection_lost"),
         (aiohttp.ClientSSLError(KEY, OSError(1, "bad tls")), "tls"),
         (aiohttp.InvalidURL("http://"), "bad_url"),
     ],

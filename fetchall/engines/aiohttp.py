@@ -1,9 +1,18 @@
 """Engine ``aiohttp``: `aiohttp.ClientSession` with connector limits and keep-alive.
 
-Strategy: aiohttp does the connections and HTTP/1.1 framing; fetchall still decides everything
-else. Redirects, retries and automatic decompression are switched off in aiohttp, so the shared
-policy drives every hop and the shared `Exchange` decodes, caps and saves the body exactly as for
-the hand-built engines. The connector gets the same global/per-host numbers as the limiter.
+Strategy: aiohttp does the connections (pooling, keep-alive, TLS) and HTTP/1.1 requests;
+fetchall still decides everything else. Responses are framed by fetchall's own parser before
+aiohttp's parser sees a canonical copy (`FramedConnector`, see `aiohttp_framing`), so framing
+verdicts — excess bytes discarded, malformed lengths, chunks, heads — match the hand-built
+engines byte for byte. A bare ``ClientOSError`` (not a connect error) means an established
+connection was lost: ``connection_lost``, as on the other engines. Redirects, retries and
+automatic decompression are switched off in aiohttp, so the shared policy drives every hop
+and the shared `Exchange` decodes, caps and saves the body exactly as for the hand-built
+engines. The connector gets the same global/per-host numbers as the limiter.
+aiohttp's silent resend after a connection error is switched off too (it resent even on fresh
+connections, so the server saw attempts the report did not count); only a request sent on a
+pooled keep-alive connection that the server had closed meanwhile is sent once more, on a new
+connection, before any response — a stale connection, not an attempt (RFC 9112 §9.3.1).
 Yields to the loop at: connect (pooled), sending, reading the head and every body chunk, and
 `asyncio.sleep` for retry backoff.
 """
@@ -12,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
+from types import SimpleNamespace
 
 import aiohttp
 from yarl import URL
 
 from fetchall.engines.aio import run_jobs
+from fetchall.engines.aiohttp_framing import FramedConnector
 from fetchall.engines.base import AttemptEnv, RunContext
 from fetchall.engines.exchange import READ_SIZE, Exchange
 from fetchall.errors import (
@@ -45,28 +56,85 @@ async def aiohttp_attempt(
     exchange = Exchange(request, env.out, env.max_size)
     target = request.target
     headers = [(k, v) for k, v in request.headers if k.lower() not in _HOP_HEADERS]
-    timeout = aiohttp.ClientTimeout(
-        total=env.timeout, sock_connect=min(env.connect_timeout, env.timeout)
-    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + env.timeout
     connected = False
+    trace = _ConnectionTrace()
     try:
-        async with session.request(
-            request.method,
-            URL(target.url, encoded=True),
-            headers=headers,
-            allow_redirects=False,
-            timeout=timeout,
-        ) as resp:
-            connected = True
-            raw = Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers)
-            if exchange.on_head(resp.status, resp.reason or "", raw):
-                await _read_body(resp, exchange)
-        return exchange.finish()
+        while True:
+            timeout = aiohttp.ClientTimeout(
+                total=max(deadline - loop.time(), 0.001),
+                sock_connect=min(env.connect_timeout, env.timeout),
+            )
+            try:
+                async with session.request(
+                    request.method,
+                    _yarl_url(target),
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=timeout,
+                    trace_request_ctx=trace,
+                ) as resp:
+                    connected = True
+                    raw = Headers(
+                        (k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers
+                    )
+                    if exchange.on_head(resp.status, resp.reason or "", raw):
+                        await _read_body(resp, exchange)
+                return exchange.finish()
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+                if connected or not trace.reused or trace.retried:
+                    raise
+                # A kept-alive connection the server had closed meanwhile: send again on a
+                # new one (RFC 9112 §9.3.1). Not an attempt of ours: the server never answered.
+                trace.retried = True
+                trace.reused = False
     except Exception as exc:
         return exchange.fail(translate_aiohttp(exc, target, connected=connected, env=env))
     except BaseException:
         exchange.discard()
         raise
+
+
+def _yarl_url(target: Target) -> URL:
+    """The already-normalised URL for aiohttp, sent exactly as the hand-built engines send it.
+
+    yarl drops an empty query (``/q?`` would go out as ``/q``, another URL with another file
+    name); keeping the ``?`` at the end of the raw path makes aiohttp send ``/q?`` too.
+    """
+    if not target.url.endswith("?"):
+        return URL(target.url, encoded=True)
+    base = URL(target.url[:-1], encoded=True)
+    return URL.build(
+        scheme=base.scheme, authority=base.raw_authority, path=base.raw_path + "?", encoded=True
+    )
+
+
+class _ConnectionTrace:
+    """Per-attempt trace context: was the request sent on a pooled (kept-alive) connection?"""
+
+    __slots__ = ("retried", "reused")
+
+    def __init__(self) -> None:
+        self.reused = False
+        self.retried = False
+
+
+async def _on_connection_reused(
+    session: aiohttp.ClientSession,
+    context: SimpleNamespace,
+    params: aiohttp.TraceConnectionReuseconnParams,
+) -> None:
+    trace = context.trace_request_ctx
+    if isinstance(trace, _ConnectionTrace):
+        trace.reused = True
+
+
+def _trace_config() -> aiohttp.TraceConfig:
+    """Tracing of pooled-connection reuse (see `aiohttp_attempt`)."""
+    config = aiohttp.TraceConfig()
+    config.on_connection_reuseconn.append(_on_connection_reused)
+    return config
 
 
 async def _read_body(resp: aiohttp.ClientResponse, exchange: Exchange) -> None:
@@ -108,7 +176,9 @@ def translate_aiohttp(
         return BadURLError(f"aiohttp rejected the URL: {exc}")
     if isinstance(exc, aiohttp.ClientOSError | OSError):
         reason = exc.strerror or str(exc) or type(exc).__name__
-        if connected:
+        # connect failures are ClientConnectorError (above): a bare ClientOSError comes from
+        # an established connection (e.g. reset before or while the head arrives)
+        if connected or isinstance(exc, aiohttp.ClientOSError):
             return ConnectionLostError(f"connection to {where} lost: {reason}")
         return ConnectError(f"cannot connect to {where}: {reason}")
     return FetchError(f"{type(exc).__name__}: {exc}")
@@ -122,7 +192,7 @@ def _payload_error(exc: aiohttp.ClientPayloadError, where: str) -> FetchError:
         cause = cause.__cause__ or cause.__context__
     # aiohttp names a reset only in the message text (client_proto.connection_lost)
     if "ConnectionResetError" in str(exc):
-        return ConnectionLostError(f"connection to {where} lost: connection reset by peer")
+        return ConnectionLostError(f"connection to {where} lost: Connection reset by peer")
     return ProtocolError(f"bad response body from {where}: {_first_line(exc)}")
 
 
@@ -141,7 +211,7 @@ class AiohttpEngine:
 
     async def _main(self, ctx: RunContext) -> None:
         env = ctx.env
-        connector = aiohttp.TCPConnector(
+        connector = FramedConnector(
             limit=ctx.concurrency,
             limit_per_host=ctx.per_host,
             ssl=env.ssl_context(),
@@ -154,5 +224,10 @@ class AiohttpEngine:
             max_field_size=MAX_FIELD_SIZE,
             max_headers=MAX_HEADERS,
             timeout=aiohttp.ClientTimeout(total=None),
+            trace_configs=[_trace_config()],
         ) as session:
+            # aiohttp would silently resend a request whose connection failed, even a fresh
+            # one: that retry is the shared policy's to decide (and count in `attempts`).
+            if hasattr(session, "_retry_connection"):
+                session._retry_connection = False
             await run_jobs(ctx, partial(aiohttp_attempt, session=session, env=env))

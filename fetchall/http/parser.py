@@ -8,6 +8,12 @@ soon as its first bytes arrive, so a response without one (HTTP/0.9, HTTP/2, gar
 once. Body bytes are never buffered: they are sliced straight out of the fed data, and all body
 bytes found in one `feed` call are returned as a single `Data` event. Framing follows RFC 9112 §6.3
 (1xx skipped, HEAD/204/304 bodiless, chunked wins over a strict Content-Length, else until EOF).
+Bytes after the end of the response — in the same `feed` or later — are never parsed (RFC 9112
+§6.3: a client may discard them and must not read them as another response): they are counted
+in ``trailing_bytes`` and ignored, and callers never reuse that connection. Every engine frames
+with this parser, the ``aiohttp`` engine included (`fetchall.engines.aiohttp_framing`), so the
+same bytes give the same verdict everywhere. EOF before any byte is `ConnectionLostError`; EOF
+inside the head, the body or the chunked framing is a `ProtocolError`.
 """
 
 from __future__ import annotations
@@ -139,6 +145,7 @@ class ResponseParser:
         "_scan",
         "_state",
         "_status",
+        "framing",
         "trailing_bytes",
     )
 
@@ -160,6 +167,14 @@ class ResponseParser:
         self._saw_cr = False  # a chunk's data was followed by CR; LF must come next
         self.trailing_bytes = 0
         """Bytes received after the end of the response (ignored)."""
+        self.framing = ""
+        """How the body is delimited, set with the final `Head`: ``"none"`` (HEAD, 204, 304),
+        ``"length"`` (``content_length`` bytes), ``"chunked"`` or ``"eof"`` (until close)."""
+
+    @property
+    def content_length(self) -> int:
+        """The body length when ``framing == "length"`` (else 0)."""
+        return self._expected
 
     @property
     def done(self) -> bool:
@@ -292,6 +307,7 @@ class ResponseParser:
 
     def _start_body(self, status: int, headers: Headers) -> None:
         if self._no_body or status in (204, 304):
+            self.framing = "none"
             self._state = _DONE
             return
         te = headers.get_all("transfer-encoding")
@@ -302,13 +318,16 @@ class ResponseParser:
             codings = [c.strip(" \t").lower() for value in te for c in value.split(",")]
             if codings != ["chunked"]:
                 raise ProtocolError(f"unsupported transfer-encoding: {', '.join(te)[:60]!r}")
+            self.framing = "chunked"
             self._state = _CHUNK_SIZE_LINE
             return
         lengths = headers.get_all("content-length")
         if lengths:
             self._expected = self._remaining = _content_length(lengths)
+            self.framing = "length"
             self._state = _LENGTH if self._remaining else _DONE
             return
+        self.framing = "eof"
         self._state = _UNTIL_EOF
 
     # -- chunked body -------------------------------------------------------------------------
