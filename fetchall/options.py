@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import re
+import ssl
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from pathlib import Path
 
 from fetchall import __version__
@@ -21,14 +23,23 @@ DEFAULT_USER_AGENT = f"fetchall/{__version__}"
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
+MAX_CONCURRENCY = 100_000
+"""Most requests in flight (and per host): each holds two descriptors (socket + temp file), and
+far more than this cannot be open at once on any usual system; a larger value is a typo."""
+MAX_SECONDS = 1_000_000.0
+"""Longest timeout, backoff or Retry-After cap (about 11.6 days): event loops and socket
+timeouts overflow on far larger values (epoll's limit is about 24.8 days)."""
+MAX_COUNT = 1_000
+"""Most retries and redirects: a larger number only ever comes from a typo."""
+
 
 def parse_size(text: str) -> int:
     """Parse ``"500"``, ``"64k"``, ``"10M"``, ``"1.5GiB"`` (binary multiples) into bytes."""
     match = _SIZE_RE.match(text)
     if not match:
         raise UsageError(f"invalid size {text!r} (examples: 500, 64k, 10M, 1.5G)")
-    number, unit = float(match.group(1)), match.group(2).lower()
-    size = int(number * _UNITS[unit])
+    number, unit = Decimal(match.group(1)), match.group(2).lower()
+    size = int(number * _UNITS[unit])  # exact: Decimal, not float, so "1" * 400 cannot overflow
     if size <= 0:
         raise UsageError(f"invalid size {text!r}: must be greater than zero")
     return size
@@ -77,10 +88,10 @@ class FetchOptions:
 
     def validated(self) -> FetchOptions:
         """Return self after checking every value; raise `UsageError` on the first bad one."""
-        _positive_int("concurrency", self.concurrency)
-        _positive_int("per-host", self.per_host)
-        _non_negative_int("retries", self.retries)
-        _non_negative_int("max-redirects", self.max_redirects)
+        _positive_int("concurrency", self.concurrency, MAX_CONCURRENCY)
+        _positive_int("per-host", self.per_host, MAX_CONCURRENCY)
+        _non_negative_int("retries", self.retries, MAX_COUNT)
+        _non_negative_int("max-redirects", self.max_redirects, MAX_COUNT)
         _positive_float("timeout", self.timeout)
         _positive_float("connect-timeout", self.connect_timeout)
         _non_negative_float("retry-backoff", self.retry_backoff)
@@ -89,12 +100,18 @@ class FetchOptions:
             _positive_int("max-size", self.max_size)
         for name, value in self.headers:
             parse_header(f"{name}: {value}")
-        if self.cacert is not None and not self.cacert.is_file():
-            raise UsageError(f"--cacert: no such file: {self.cacert}")
+        if self.cacert is not None:
+            _check_cacert(self.cacert)
         if self.insecure and self.cacert is not None:
             raise UsageError("--insecure and --cacert contradict each other")
-        if not self.user_agent or "\r" in self.user_agent or "\n" in self.user_agent:
-            raise UsageError("--user-agent must be a non-empty single line")
+        try:
+            validate_header("User-Agent", self.user_agent)
+        except InvalidRequestError:
+            raise UsageError(
+                "--user-agent must be a single line without control characters"
+            ) from None
+        if not self.user_agent.strip():
+            raise UsageError("--user-agent must not be empty")
         from fetchall.engines import ENGINES
 
         if self.engine not in ENGINES:
@@ -106,21 +123,41 @@ class FetchOptions:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-def _positive_int(name: str, value: int) -> None:
+def _positive_int(name: str, value: int, most: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise UsageError(f"--{name} must be a whole number >= 1, got {value!r}")
+    if most is not None and value > most:
+        raise UsageError(f"--{name} must be at most {most}, got {value!r}")
 
 
-def _non_negative_int(name: str, value: int) -> None:
+def _non_negative_int(name: str, value: int, most: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise UsageError(f"--{name} must be a whole number >= 0, got {value!r}")
+    if value > most:
+        raise UsageError(f"--{name} must be at most {most}, got {value!r}")
 
 
 def _positive_float(name: str, value: float) -> None:
     if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
         raise UsageError(f"--{name} must be a finite number of seconds > 0, got {value!r}")
+    if value > MAX_SECONDS:
+        raise UsageError(f"--{name} must be at most {MAX_SECONDS:.0f} seconds, got {value!r}")
 
 
 def _non_negative_float(name: str, value: float) -> None:
     if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
         raise UsageError(f"--{name} must be a finite number >= 0, got {value!r}")
+    if value > MAX_SECONDS:
+        raise UsageError(f"--{name} must be at most {MAX_SECONDS:.0f} seconds, got {value!r}")
+
+
+def _check_cacert(path: Path) -> None:
+    """Load the CA bundle now, so a wrong file is a usage error before anything is fetched."""
+    if not path.is_file():
+        problem = "not a regular file" if path.exists() else "no such file"
+        raise UsageError(f"--cacert: {problem}: {path}")
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+        raise UsageError(f"--cacert {path}: not a usable PEM CA bundle ({reason})") from None

@@ -120,9 +120,10 @@ def build_request(target: Target, settings: PolicySettings, *, credentials: bool
 
 
 def backoff_delay(retry_number: int, base: float, rng: random.Random) -> float:
-    """Exponential backoff with jitter: ``base * 2**(n-1)``, scaled by a factor in [0.5, 1.5)."""
-    delay = min(base * 2.0 ** (retry_number - 1), MAX_BACKOFF)
-    return delay * (0.5 + rng.random())
+    """Exponential backoff with jitter: ``base * 2**(n-1)``, scaled by a factor in [0.5, 1.5),
+    at most `MAX_BACKOFF` seconds (jitter included)."""
+    delay = base * 2.0 ** min(retry_number - 1, 64)  # 2.0 ** 1024 would overflow
+    return min(delay * (0.5 + rng.random()), MAX_BACKOFF)
 
 
 def retry_after_delay(value: str | None, now: float, cap: float) -> float | None:
@@ -130,7 +131,7 @@ def retry_after_delay(value: str | None, now: float, cap: float) -> float | None
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not "²" or "３", which isdigit() accepts
         return min(float(value), cap)
     try:
         when: float = parsedate_to_datetime(value).timestamp()

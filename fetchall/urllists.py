@@ -23,14 +23,16 @@ def read_url_lists(
     """Yield every URL line of ``paths`` in order, lazily; ``-`` is stdin.
 
     Blank lines and ``#`` comments are skipped; files are decoded as UTF-8 (BOM skipped,
-    undecodable bytes replaced). An unreadable file raises `UsageError`.
+    undecodable bytes replaced). Only LF ends a line (a CRLF's CR is stripped with the other
+    surrounding whitespace), so a CR inside a line stays in it and makes that line a bad URL
+    reported at the line number every editor shows. An unreadable file raises `UsageError`.
     """
     for path in paths:
         if path == "-":
             yield from _read_stdin(stdin)
             continue
         try:
-            with open(path, encoding="utf-8-sig", errors="replace") as stream:
+            with open(path, encoding="utf-8-sig", errors="replace", newline="\n") as stream:
                 yield from _entries(stream, path)
         except OSError as exc:
             raise UsageError(f"cannot read URL list {path}: {_reason(exc)}") from None
@@ -47,7 +49,7 @@ def _read_stdin(stdin: TextIO | None) -> Iterator[UrlLine | BadLine]:
     if buffer is None:
         yield from _entries(sys.stdin, STDIN_NAME)
         return
-    wrapper = io.TextIOWrapper(buffer, encoding="utf-8-sig", errors="replace")
+    wrapper = io.TextIOWrapper(buffer, encoding="utf-8-sig", errors="replace", newline="\n")
     try:
         yield from _entries(wrapper, STDIN_NAME)
     finally:
@@ -76,10 +78,10 @@ def _lines(stream: TextIO) -> Iterator[tuple[int, str, bool]]:
     lineno = 0
     while raw := readline(_MAX_LINE):
         lineno += 1
-        if len(raw) < _MAX_LINE or raw.endswith(("\n", "\r")):
+        if len(raw) < _MAX_LINE or raw.endswith("\n"):
             yield lineno, raw, False
             continue
-        while (more := readline(_MAX_LINE)) and not more.endswith(("\n", "\r")):
+        while (more := readline(_MAX_LINE)) and not more.endswith("\n"):
             pass
         yield lineno, raw, True
 

@@ -32,6 +32,10 @@ _IPV4_RE = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}\Z")  # canonical
 # Runs of characters that may not appear raw in a path/query, or a "%" not starting "%XX".
 _UNSAFE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%\[\]]+")
 _PCT = tuple(f"%{b:02X}" for b in range(256))
+_LATIN1_RE = re.compile(r"[\x00-\xff]*")
+_HIGH_BYTE_RE = re.compile(r"[\x80-\xff]")
+_IDNA_DOTS_RE = re.compile("[.\u3002\uff0e\uff61]")  # the label separators of IDNA
+_IDNA_REASON_RE = re.compile(r"UnicodeError: (.*)\)\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +151,17 @@ def _hostname(raw: str) -> str:
             raise BadURLError(f"bad host {_show(raw)}: encoded control character")
     host = host.lower()
     if not host.isascii():
+        labels = len(_IDNA_DOTS_RE.split(host))
         try:
             host = host.encode("idna").decode("ascii").lower()
         except UnicodeError as exc:
-            raise BadURLError(f"bad host {_show(raw)}: {exc}") from None
+            reason = _IDNA_REASON_RE.search(str(exc))
+            raise BadURLError(
+                f"bad host {_show(raw)}: not a valid internationalized domain name "
+                f"({reason.group(1) if reason else exc})"
+            ) from None
+        if host.count(".") + 1 != labels:  # e.g. "⒈" maps to "1.": a spoofed label boundary
+            raise BadURLError(f"bad host {_show(raw)}: a character in it maps to a dot")
     if len(host) > 254 or not _HOST_RE.match(host) or (len(host) == 254 and host[-1] != "."):
         raise BadURLError(f"bad host {_show(raw)}")
     if _NUMERIC_LABEL_RE.match(host.rstrip(".").rpartition(".")[2]) and not _IPV4_RE.match(host):
@@ -204,13 +215,17 @@ def resolve_redirect(base: Target, location: str) -> Target:
     """Resolve a ``Location`` against the current URL; raise `RedirectError` if unusable.
 
     Handles absolute, protocol-relative (``//host/x``), absolute-path, query-only and relative
-    references. Only http and https targets are allowed.
+    references. Only http and https targets are allowed. Header values arrive latin-1 decoded,
+    so non-ASCII characters of a latin-1 ``location`` stand for raw header bytes: each is
+    percent-encoded byte for byte, as curl does (a UTF-8 Location keeps its UTF-8 bytes).
     """
     loc = location.strip()
     if not loc:
         raise RedirectError("redirect with an empty Location header")
     if _CONTROL_RE.search(loc):
         raise RedirectError(f"bad redirect location {_show(loc)}: control character")
+    if not loc.isascii() and _LATIN1_RE.fullmatch(loc):
+        loc = _HIGH_BYTE_RE.sub(lambda m: _PCT[ord(m.group())], loc)
     match = _SCHEME_PREFIX_RE.match(loc)
     if match:
         scheme = match.group(1).lower()

@@ -153,7 +153,8 @@ class RawServer:
         return self.base_url + (path if path.startswith("/") else "/" + path)
 
     def route(self, path: str, script: Script) -> str:
-        """Register a script for a request-target (or path); return its full URL."""
+        """Register a script for a request-target (or path; ``*`` = any other); return its
+        full URL."""
         self._routes[path] = script
         return self.url(path)
 
@@ -242,7 +243,9 @@ class RawServer:
             return
         script = self._routes.get(conn.path)
         if script is None:
-            script = self._routes.get(conn.path.split("?", 1)[0], NOT_FOUND)
+            script = self._routes.get(conn.path.split("?", 1)[0])
+        if script is None:
+            script = self._routes.get("*", NOT_FOUND)  # route("*", ...): every other target
         if isinstance(script, bytes):
             conn.send(script)
         else:

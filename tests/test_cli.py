@@ -17,6 +17,7 @@ import pytest
 from rawserver import RawConn, RawServer
 
 from fetchall.api import fetch_all
+from fetchall.engines import ENGINES
 from fetchall.server import ServerThread, body_bytes
 
 pytestmark = pytest.mark.timeout(60)
@@ -175,10 +176,7 @@ def test_insecure_warns(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "not verified" in proc.stderr.lower()
 
 
-@pytest.mark.parametrize(
-    "engine",
-    ["blocking", "threads", "processes", "polling", "select", "generator", "asyncio", "aiohttp"],
-)
+@pytest.mark.parametrize("engine", sorted(ENGINES))
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_exits_130_and_leaves_no_partial_files(
     engine: str, signum: int, server: ServerThread, tmp_path: Path

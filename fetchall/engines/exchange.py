@@ -65,7 +65,7 @@ class Exchange:
         self._decoder = make_decoder(headers.get("content-encoding"))
         if self.max_size is not None and headers.get("content-encoding") is None:
             length = headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) > self.max_size:
+            if length and length.isascii() and length.isdigit() and int(length) > self.max_size:
                 raise TooLargeError(f"body of {length} bytes exceeds --max-size {self.max_size}")
         self._body = self._out.new_temp()
         return True
