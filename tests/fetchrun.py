@@ -72,3 +72,15 @@ def assert_clean(run: Run) -> None:
     assert not leftovers, f"temporary files left behind: {leftovers}"
     saved = {r.path for r in run.results if r.path is not None}
     assert set(run.files()) == saved, "a file on disk has no ok row, or an ok row has no file"
+
+
+def tagged_processes(tag: str) -> list[str]:
+    """Command lines of live processes whose environment holds ``tag`` (read from /proc)."""
+    found: list[str] = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and tag.encode() in (entry / "environ").read_bytes():
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:  # gone meanwhile, or not ours
+            continue
+    return found

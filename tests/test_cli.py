@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fetchrun import tagged_processes
 from rawserver import RawConn, RawServer
 
 from fetchall.api import fetch_all
@@ -207,18 +208,6 @@ def test_interrupt_exits_130_and_leaves_no_partial_files(
     assert not temp_dir.exists() or not any(temp_dir.iterdir())
 
 
-def _tagged_processes(tag: str) -> list[str]:
-    """Command lines of live processes whose environment holds ``tag`` (read from /proc)."""
-    found: list[str] = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and tag.encode() in (entry / "environ").read_bytes():
-                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except OSError:  # gone meanwhile, or not ours
-            continue
-    return found
-
-
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 @pytest.mark.parametrize("engine", ["threads", "processes"])
 def test_interrupt_mid_body_leaves_no_worker_and_no_temp_file(
@@ -255,7 +244,7 @@ def test_interrupt_mid_body_leaves_no_worker_and_no_temp_file(
     assert rows[raw_server.url("/done")]["ok"] is True
     assert all(rows[url]["error_type"] == "interrupted" for url in stalled)
     deadline = time.monotonic() + 10  # the fork server notices its parent's exit on its own
-    while (left := _tagged_processes(tag)) and time.monotonic() < deadline:
+    while (left := tagged_processes(tag)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not left, f"processes left behind: {left}"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fetchrun import tagged_processes
 from rawserver import RawConn, RawServer
 from test_cli import assert_no_traceback, cli, url_file
 
@@ -245,18 +246,6 @@ def drip_big_body(conn: RawConn) -> None:
         conn.sleep(0.05)
 
 
-def _tagged_processes(tag: str) -> list[str]:
-    """Command lines of live processes whose environment holds ``tag`` (read from /proc)."""
-    found: list[str] = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and tag.encode() in (entry / "environ").read_bytes():
-                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except OSError:
-            continue
-    return found
-
-
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 def test_sigint_during_a_large_body(engine: str, raw_server: RawServer, tmp_path: Path) -> None:
     done = raw_server.route("/done", b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
@@ -292,6 +281,6 @@ def test_sigint_during_a_large_body(engine: str, raw_server: RawServer, tmp_path
     files = [p for p in out.rglob("*") if p.is_file() and p.name != "report.jsonl"]
     assert files == [out / rows[done]["path"]], files  # no partial body anywhere
     deadline = time.monotonic() + 10  # a fork server notices its parent's exit on its own
-    while (left := _tagged_processes(tag)) and time.monotonic() < deadline:
+    while (left := tagged_processes(tag)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not left, f"processes left behind: {left}"

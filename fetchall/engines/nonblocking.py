@@ -164,13 +164,8 @@ class NonBlockingAttempt:
         if sock is None:
             return self._start_connect()
         code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if code == 0:
-            code = sock.connect_ex(self._sockaddr)
-            if code in _CONNECTED:
-                return self._tcp_established(sock)
-            if code in _PENDING:
-                self.wants = selectors.EVENT_WRITE
-                return False
+        if code == 0:  # no error so far: a second connect_ex says done or still pending
+            return self._connect_result(sock, sock.connect_ex(self._sockaddr))
         self._address_failed(code)
         return True
 
@@ -184,7 +179,10 @@ class NonBlockingAttempt:
         except OSError as exc:  # e.g. no IPv6 on this machine: try the next address
             self._last_error = exc
             return True
-        code = sock.connect_ex(self._sockaddr)
+        return self._connect_result(sock, sock.connect_ex(self._sockaddr))
+
+    def _connect_result(self, sock: socket.socket, code: int) -> bool:
+        """Act on a ``connect_ex`` result: established, still pending, or this address failed."""
         if code in _CONNECTED:
             return self._tcp_established(sock)
         if code in _PENDING:
