@@ -10,12 +10,30 @@ thread. On cancellation (Ctrl-C) every task is cancelled and awaited, so temp fi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from fetchall.engines.base import Job, PlanGen, RunContext, advance
 from fetchall.policy import Attempt, Final, Outcome, Request
 
 AsyncAttempt = Callable[[Request], Awaitable[Outcome]]
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` to completion on uvloop when it is installed (the ``fast`` extra), else on
+    the stdlib loop; ``FETCHALL_NO_UVLOOP=1`` forces the stdlib loop. Ctrl-C cancels ``main``
+    and raises KeyboardInterrupt, as `asyncio.run` does."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if not os.environ.get("FETCHALL_NO_UVLOOP"):
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main)
 
 
 async def drive_async(plan: PlanGen, attempt: AsyncAttempt) -> Final:

@@ -26,7 +26,7 @@ from types import SimpleNamespace
 import aiohttp
 from yarl import URL
 
-from fetchall.engines.aio import run_jobs
+from fetchall.engines.aio import run_jobs, run_loop
 from fetchall.engines.aiohttp_framing import FramedConnector
 from fetchall.engines.base import AttemptEnv, RunContext
 from fetchall.engines.exchange import READ_SIZE, Exchange
@@ -207,7 +207,7 @@ class AiohttpEngine:
 
     def run(self, ctx: RunContext) -> None:
         """Run the event loop until every job is done."""
-        asyncio.run(self._main(ctx))
+        run_loop(self._main(ctx))
 
     async def _main(self, ctx: RunContext) -> None:
         env = ctx.env

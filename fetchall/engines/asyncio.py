@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fetchall.engines.aio import run_jobs
+from fetchall.engines.aio import run_jobs, run_loop
 from fetchall.engines.base import AttemptEnv, RunContext
 from fetchall.engines.exchange import READ_SIZE, Exchange
 from fetchall.engines.translate import translate_exception
@@ -66,4 +66,4 @@ class AsyncioEngine:
         async def attempt(request: Request) -> Outcome:
             return await stream_attempt(request, env)
 
-        asyncio.run(run_jobs(ctx, attempt))
+        run_loop(run_jobs(ctx, attempt))
