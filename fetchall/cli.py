@@ -115,18 +115,15 @@ def engines() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from fetchall.engines import ENGINES, PLANNED_ENGINES
+    from fetchall.engines import ENGINES
 
-    table = Table("engine", "I/O model", "HTTP", "concurrent", "status")
+    table = Table("engine", "I/O model", "HTTP", "concurrent", "seed step")
     for info in ENGINES.values():
-        table.add_row(
-            info.name, info.io_model, info.http, "yes" if info.concurrent else "no", "ready"
-        )
-    for name, model in PLANNED_ENGINES.items():
-        table.add_row(name, model, "hand-built HTTP/1.0", "", "planned (not yet available)")
+        concurrent = "yes" if info.concurrent else "no"
+        table.add_row(info.name, info.io_model, info.http, concurrent, info.seed_step)
     Console().print(table)
     Console().print(
-        "Every ready engine supports: http/https (verified TLS), IPv4/IPv6, global and per-host "
+        "Every engine supports: http/https (verified TLS), IPv4/IPv6, global and per-host "
         "limits, timeouts, retries, redirects, gzip/deflate/br, --max-size, streaming to disk, "
         "callbacks, the JSONL report."
     )

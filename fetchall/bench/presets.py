@@ -82,7 +82,7 @@ class BenchConfig:
 
 def resolve_engines(names: tuple[str, ...]) -> tuple[str, ...]:
     """``("all",)`` → every registered engine; otherwise check each name (order kept)."""
-    from fetchall.engines import ENGINES, PLANNED_ENGINES
+    from fetchall.engines import ENGINES
 
     if names == ("all",):
         return tuple(ENGINES)
@@ -90,8 +90,6 @@ def resolve_engines(names: tuple[str, ...]) -> tuple[str, ...]:
         raise UsageError("--engines: give 'all' or a comma-separated list of engines")
     chosen: list[str] = []
     for name in names:
-        if name in PLANNED_ENGINES and name not in ENGINES:
-            raise UsageError(f"engine {name!r} is not available yet (see `fetchall engines`)")
         if name not in ENGINES:
             raise UsageError(f"unknown engine {name!r} (choose from all, {', '.join(ENGINES)})")
         if name not in chosen:

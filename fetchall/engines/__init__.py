@@ -95,9 +95,6 @@ ENGINES: dict[str, EngineInfo] = {
     )
 }
 
-PLANNED_ENGINES: dict[str, str] = {}
-"""Engines from the seed documents that are not built yet (listed by `fetchall engines`)."""
-
 
 def create_engine(name: str) -> Engine:
     """Instantiate the engine called ``name`` (a key of `ENGINES`)."""
