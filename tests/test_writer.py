@@ -115,6 +115,32 @@ def test_symlinked_final_file_is_not_followed(tmp_path: Path) -> None:
     assert victim.read_bytes() == b"precious"
 
 
+def test_known_directories_keep_every_check(tmp_path: Path) -> None:
+    """Commits into directories already verified or created in this run (the directory cache)
+    still detect a symlink or a directory at the final name, claims, and files in the way."""
+    root, victim = tmp_path / "root", tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    (root / "old").mkdir(parents=True)
+    out = OutputDir(root)
+    assert out.commit(_body(out, b"1"), "old/a", "http://h/old/a") == "old/a"  # verified
+    assert out.commit(_body(out, b"2"), "new/a", "http://h/new/a") == "new/a"  # created
+    (root / "old" / "link").symlink_to(victim)  # e.g. left by a previous run
+    (root / "old" / "dir").mkdir()
+    assert re.fullmatch(rf"old/link~{H}", out.commit(_body(out, b"x"), "old/link", "http://l"))
+    assert re.fullmatch(rf"old/dir~{H}", out.commit(_body(out, b"y"), "old/dir", "http://d"))
+    assert victim.read_bytes() == b"precious"
+    # Created in this run: claims and this run's own directories are still conflicts.
+    assert out.commit(_body(out, b"3"), "new/d/f", "http://h/new/d/f") == "new/d/f"
+    assert re.fullmatch(rf"new/d~{H}", out.commit(_body(out, b"4"), "new/d", "http://h/new/d"))
+    assert re.fullmatch(rf"new/a~{H}", out.commit(_body(out, b"5"), "new/a", "http://other"))
+    assert out.commit(_body(out, b"6"), "new/a", "http://h/new/a") == "new/a"  # same key
+    used = out.commit(_body(out, b"7"), "new/a/b", "http://h/new/a/b")  # a file in the way
+    assert re.fullmatch(rf"new/a\.d/b~{H}", used)
+    assert (root / "new" / "a").read_bytes() == b"6"
+    assert (root / used).read_bytes() == b"7"
+    assert _temps(root) == []
+
+
 def test_symlinked_temp_dir_is_refused(tmp_path: Path) -> None:
     root, outside = tmp_path / "root", tmp_path / "outside"
     outside.mkdir()

@@ -14,11 +14,28 @@ directory where the file goes, or a path already committed in this run for a dif
 
 The checks repeat until a free path is found (at most `MAX_TRIES` rounds). With no symlink among
 the components below the output directory's real path, the destination is inside it: nothing
-is ever written outside ROOT. Paths committed in this run are remembered compactly (64-bit
+is ever written outside ROOT.
+
+Directory cache (per process, like the claims): every directory below ROOT that `commit` has
+verified (``lstat``: a real directory, and so was every ancestor) or created itself is remembered
+by path digest, with whether this process created it. A commit into a remembered directory skips
+the ``lstat`` of the directory components and the ``makedirs``; into a directory this process
+created it skips the ``lstat`` of the last component too, so it is one ``os.replace``: such a
+directory started empty, and everything in it since was put there by this process (committed
+files are claims, created directories are in the cache, and both are checked first). A directory
+only *verified* still gets its last component ``lstat``-ed (a previous run, or anyone, may have
+left a symlink or a directory there). What the cache cannot see is a change made behind the
+process's back: replacing a verified directory by a symlink, or planting an entry in a created
+one, takes write access to DIR (or a callback doing it itself), which is outside the threat model
+(a hostile *server* controls names and bodies, never the local file system); even then nothing
+is followed: ``os.replace`` replaces a symlink itself, and a directory in the way fails the commit.
+
+Paths committed in this run are remembered compactly (64-bit
 digest of the path -> 64-bit digest of the key); on a case-insensitive file system the path
 digest is taken of the case-folded path. A previous run's file at the same path is overwritten.
 Commit from one process (the coordinator); temporary files may be created in any process,
-since `OutputDir` pickles (without its claims) and a closed `BodyFile` pickles as path + size.
+since `OutputDir` pickles (without its claims and directory cache) and a closed `BodyFile`
+pickles as path + size.
 """
 
 from __future__ import annotations
@@ -47,12 +64,17 @@ _RESERVED_KEY = -1  # claim value of paths reserved with `OutputDir.reserve`
 class BodyFile:
     """A temporary file a body is being streamed into."""
 
-    __slots__ = ("_file", "path", "size")
+    __slots__ = ("_file", "_name", "size")
 
-    def __init__(self, path: Path, file: BinaryIO) -> None:
-        self.path = path
+    def __init__(self, path: str | Path, file: BinaryIO) -> None:
+        self._name = os.fspath(path)  # a str: a Path is only built when asked for (`path`)
         self.size = 0
         self._file = file
+
+    @property
+    def path(self) -> Path:
+        """Where the temporary file is."""
+        return Path(self._name)
 
     def write(self, data: bytes) -> None:
         """Append ``data``; a disk error (e.g. disk full) is an `OutputError`."""
@@ -75,7 +97,7 @@ class BodyFile:
         with contextlib.suppress(OSError, ValueError):
             self._file.close()
         with contextlib.suppress(OSError):
-            os.unlink(self.path)
+            os.unlink(self._name)
 
     def __getstate__(self) -> tuple[Path, int]:
         """A *closed* body pickles as its path and size (a worker process hands it over)."""
@@ -84,7 +106,8 @@ class BodyFile:
         return self.path, self.size
 
     def __setstate__(self, state: tuple[Path, int]) -> None:
-        self.path, self.size = state
+        path, self.size = state
+        self._name = os.fspath(path)
         self._file = io.BytesIO()
         self._file.close()  # already complete: close() is a no-op, commit/discard work as usual
 
@@ -111,6 +134,7 @@ class OutputDir:
 
     def _init_process_state(self) -> None:
         self._claims: dict[int, int] = {}
+        self._dirs: dict[int, bool] = {}  # path digest -> created by this process (see module doc)
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
         self._tmp_ready_pid = 0
@@ -140,7 +164,7 @@ class OutputDir:
                 fd = os.open(path, _O_FLAGS, 0o666)
         except OSError as exc:
             raise OutputError(f"cannot create a temporary file: {_reason(exc)}") from None
-        return BodyFile(Path(path), os.fdopen(fd, "wb"))
+        return BodyFile(path, os.fdopen(fd, "wb"))
 
     def _prepare_temp_dir(self) -> None:
         """Create the temp dir if needed and make sure it is a real directory, not a symlink."""
@@ -163,38 +187,85 @@ class OutputDir:
         try:
             body.close()
             parts = safe_relpath(relpath).split("/")
+            key_digest = _digest(key)
             with self._lock:
-                used = self._place(parts, _digest(key))
-                os.replace(body.path, os.path.join(self._real, used))
-                self._claims[self._path_digest(used)] = _digest(key)
+                used, used_digest = self._place(parts, key_digest)
+                os.replace(body._name, os.path.join(self._real, used))
+                self._claims[used_digest] = key_digest
         except (OSError, ValueError) as exc:
             body.discard()
             raise OutputError(f"cannot save to {relpath}: {_reason(exc)}") from exc
         return used
 
-    def _place(self, parts: list[str], key_digest: int) -> str:
-        """Find a free destination for ``parts`` (see module docstring); create its parents."""
+    def _place(self, parts: list[str], key_digest: int) -> tuple[str, int]:
+        """Find a free destination for ``parts`` (see module docstring); create its parents.
+
+        Returns the relative path and its path digest.
+        """
         if parts[0] == TEMP_DIR or (self._fold_case and parts[0].casefold() == TEMP_DIR):
             parts[0] += ".d"
         last = parts[-1]
         for attempt in range(1, MAX_TRIES + 1):
-            bad = self._conflict(parts, key_digest)
+            joined = "/".join(parts)
+            digest = self._path_digest(joined)
+            parent = self._path_digest(joined[: -len(parts[-1]) - 1]) if len(parts) > 1 else None
+            bad = self._conflict(parts, joined, digest, parent, key_digest)
             if bad is None:
-                if len(parts) > 1:
-                    os.makedirs(os.path.join(self._real, *parts[:-1]), exist_ok=True)
-                return "/".join(parts)
+                if parent is not None and parent not in self._dirs:
+                    self._make_parents(parts)
+                return joined, digest
             if bad < len(parts) - 1:
                 parts[bad] += ".d"
             parts[-1] = _tagged(last, key_digest, attempt)
         raise FileExistsError(17, "no free path found")
 
-    def _conflict(self, parts: list[str], key_digest: int) -> int | None:
-        """Index of the first component that forbids using ``parts`` as is, or None if free."""
-        claim = self._claims.get(self._path_digest("/".join(parts)))
-        if claim is not None and claim != key_digest:
-            return len(parts) - 1
+    def _make_parents(self, parts: list[str]) -> None:
+        """Create the missing directories of ``parts[:-1]`` and remember them all (`_dirs`).
+
+        Called right after `_conflict` found every existing component a real directory.
+        """
+        dirs = self._dirs
         path = self._real
+        rel = ""
+        for name in parts[:-1]:
+            path = os.path.join(path, name)
+            rel = f"{rel}/{name}" if rel else name
+            digest = self._path_digest(rel)
+            if digest in dirs:
+                continue
+            try:
+                os.mkdir(path)
+                dirs[digest] = True
+            except FileExistsError:
+                if not stat.S_ISDIR(os.lstat(path).st_mode):  # lstat: a symlink is not a dir
+                    raise NotADirectoryError(20, "not a directory") from None
+                dirs[digest] = False
+
+    def _conflict(
+        self, parts: list[str], joined: str, digest: int, parent: int | None, key_digest: int
+    ) -> int | None:
+        """Index of the first component that forbids using ``parts`` as is, or None if free.
+
+        ``joined`` is ``"/".join(parts)``, ``digest`` its path digest and ``parent`` the path
+        digest of its parent directory (None for a file directly in ROOT).
+        """
         final = len(parts) - 1
+        claim = self._claims.get(digest)
+        if claim is not None and claim != key_digest:
+            return final
+        if digest in self._dirs:  # a directory this process created or verified
+            return final
+        if parent is not None:
+            created = self._dirs.get(parent)
+            if created is not None:  # every directory component is known good
+                if created:
+                    return None  # created by this process: only its own entries are in it
+                try:
+                    mode = os.lstat(os.path.join(self._real, joined)).st_mode
+                except FileNotFoundError:
+                    return None
+                return final if stat.S_ISLNK(mode) or stat.S_ISDIR(mode) else None
+        path = self._real
         for index, name in enumerate(parts):
             path = os.path.join(path, name)
             try:
