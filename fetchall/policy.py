@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 from fetchall.errors import FetchError, HTTPStatusError, RedirectError
@@ -33,6 +33,9 @@ class Request:
     method: str = "GET"
 
 
+_NO_HEADERS = Headers()
+
+
 @dataclass(slots=True)
 class Outcome:
     """What an engine reports after one attempt.
@@ -43,7 +46,7 @@ class Outcome:
 
     status: int | None = None
     reason: str = ""
-    headers: Headers = field(default_factory=Headers)
+    headers: Headers = _NO_HEADERS  # immutable, so one shared empty instance is enough
     body: object | None = None
     size: int = 0
     error: FetchError | None = None

@@ -57,6 +57,9 @@ Event: TypeAlias = Head | Data | End
 """What `ResponseParser.feed` returns: one `Head`, then `Data` pieces, then `End`."""
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# A well-formed field line (token, colon, value without CR or NUL, optional final CR): the fast
+# path of `_parse_fields`; anything else (obs-fold, errors) takes the careful path.
+_FIELD_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([^\r\x00]*)\r?")
 _STATUS_LINE = re.compile(rb"(HTTP/1\.[01]) ([1-5][0-9][0-9])(?: ([^\r\x00]*))?")
 _STATUS_PREFIXES = (b"HTTP/1.0 ", b"HTTP/1.1 ")
 _BLOCK_END = re.compile(rb"\n\r?\n")
@@ -74,6 +77,18 @@ def _short(line: bytes | bytearray) -> str:
 
 def _parse_fields(lines: list[bytes], start: int) -> list[tuple[str, str]]:
     """Header (or trailer) field lines → ``(name, value)`` pairs; obs-fold is unfolded."""
+    fields: list[tuple[str, str]] = []
+    match = _FIELD_LINE.fullmatch
+    for i in range(start, len(lines)):
+        m = match(lines[i])
+        if m is None:
+            return _parse_fields_slow(lines, start)
+        fields.append((m[1].decode("ascii"), m[2].strip(b" \t").decode("latin-1")))
+    return fields
+
+
+def _parse_fields_slow(lines: list[bytes], start: int) -> list[tuple[str, str]]:
+    """`_parse_fields` for any input: unfolds obs-fold and names the first bad line."""
     names: list[bytes] = []
     values: list[bytes] = []
     for i in range(start, len(lines)):

@@ -18,6 +18,9 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _TARGET_ESCAPE = re.compile(r"[\x00-\x20\x7f-\U0010ffff]+|%(?![0-9A-Fa-f]{2})")
 _VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
+_VALID_HEADERS: set[tuple[str, str]] = set()
+"""Header fields that passed `validate_header` (most are the same on every request)."""
+_VALID_HEADERS_MAX = 1024
 
 
 def _percent_encode(match: re.Match[str]) -> str:
@@ -69,8 +72,13 @@ def encode_request(
     if not _VERSION.fullmatch(version):
         raise InvalidRequestError(f"invalid HTTP version: {version[:20]!r}")
     parts = [f"{method} {quote_target(target)} {version}\r\n"]
-    for name, value in headers:
-        validate_header(name, value)
-        parts.append(f"{name}: {value}\r\n")
+    valid = _VALID_HEADERS
+    for field in headers:
+        if field not in valid:
+            validate_header(*field)
+            if len(valid) >= _VALID_HEADERS_MAX:
+                valid.clear()
+            valid.add((field[0], field[1]))
+        parts.append(f"{field[0]}: {field[1]}\r\n")
     parts.append("\r\n")
     return "".join(parts).encode("latin-1")
