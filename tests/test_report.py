@@ -99,3 +99,13 @@ def test_open_errors_are_usage_errors(tmp_path: Path) -> None:
         ReportWriter(tmp_path)
     with pytest.raises(UsageError, match="cannot read report"):
         list(read_report(tmp_path / "missing.jsonl"))
+
+
+def test_unicode_line_breaks_never_split_a_row(tmp_path: Path) -> None:
+    """U+0085, U+2028 and U+2029 are line ends for str.splitlines(): they are escaped."""
+    path = tmp_path / "r.jsonl"
+    with ReportWriter(path) as report:
+        report.write(Result(url="http://h/\x85\u2028\u2029", engine="blocking"))
+    text = path.read_text(encoding="utf-8")
+    assert len(text.splitlines()) == 1
+    assert json.loads(text)["url"] == "http://h/\x85\u2028\u2029"

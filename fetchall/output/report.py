@@ -18,6 +18,10 @@ from typing import Any, TextIO
 from fetchall.errors import UsageError
 from fetchall.result import Result
 
+_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+"""Characters that ``str.splitlines()`` treats as line ends: escaped, so one row is one line for
+every reader (they can only occur inside JSON strings, where the escape means the same)."""
+
 
 class ReportWriter:
     """Writes report rows to ``path`` (parent directories are created)."""
@@ -40,7 +44,7 @@ class ReportWriter:
     def write_row(self, row: dict[str, Any]) -> None:
         """Append an already-built row (e.g. one carried over by ``--resume``) and flush."""
         try:
-            self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self._file.write(json.dumps(row, ensure_ascii=False).translate(_LINE_BREAKS) + "\n")
             self._file.flush()
         except OSError as exc:
             raise UsageError(f"cannot write report {self.path}: {_reason(exc)}") from None
