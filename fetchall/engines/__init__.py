@@ -92,6 +92,14 @@ ENGINES: dict[str, EngineInfo] = {
             True,
             "aiohttp ClientSession",
         ),
+        EngineInfo(
+            "keepalive",
+            "fetchall.engines.keepalive:KeepaliveEngine",
+            "asyncio Protocol, HTTP/1.1 persistent connections per host (uvloop when installed)",
+            "hand-built HTTP/1.1 keep-alive",
+            True,
+            "beyond the seeds: connection reuse",
+        ),
     )
 }
 
