@@ -25,13 +25,24 @@ READ_SIZE = 256 * 1024
 class Exchange:
     """The response side of one attempt (see module docstring)."""
 
-    __slots__ = ("_body", "_decoder", "_out", "_parser", "done", "max_size", "outcome", "request")
+    __slots__ = (
+        "_body",
+        "_decoder",
+        "_out",
+        "_parser",
+        "done",
+        "http_version",
+        "max_size",
+        "outcome",
+        "request",
+    )
 
     def __init__(self, request: Request, out: OutputDir, max_size: int | None) -> None:
         self.request = request
         self.max_size = max_size
         self.outcome = Outcome()
         self.done = False
+        self.http_version = ""  # of the final head, once `feed` has seen it
         self._out = out
         self._parser: ResponseParser | None = None
         self._decoder: BodyDecoder | None = None
@@ -50,11 +61,17 @@ class Exchange:
             if isinstance(event, Data):
                 self.on_data(event.data)
             elif isinstance(event, Head):
+                self.http_version = event.http_version
                 if not self.on_head(event.status, event.reason, event.headers):
                     return True
             elif isinstance(event, End):
                 self.on_end()
         return self.done
+
+    @property
+    def parser(self) -> ResponseParser | None:
+        """The framing parser `feed` uses (None before the first byte)."""
+        return self._parser
 
     def on_head(self, status: int, reason: str, headers: Headers) -> bool:
         """Record the final head; True if the body is wanted (2xx), else the exchange is done."""

@@ -36,41 +36,21 @@ from fetchall.engines.exchange import Exchange
 from fetchall.engines.pool import Key, Pool
 from fetchall.engines.translate import translate_exception
 from fetchall.errors import ConnectionLostError
-from fetchall.http.parser import Data, End, Head, ResponseParser
-from fetchall.output.writer import OutputDir
 from fetchall.policy import Outcome, Request
 
 _KEEP_ALIVE = ("Connection", "keep-alive")
 
 
 class _Exchange(Exchange):
-    """`Exchange` that keeps its parser and the response's HTTP version (for the reuse verdict)."""
+    """`Exchange` that can tell whether its response leaves the connection reusable."""
 
-    __slots__ = ("parser", "version")
-
-    def __init__(self, request: Request, out: OutputDir, max_size: int | None) -> None:
-        super().__init__(request, out, max_size)
-        self.parser = ResponseParser(method=request.method)
-        self.version = ""
-
-    def feed(self, data: bytes) -> bool:
-        """As `Exchange.feed`, remembering the final head's HTTP version."""
-        for event in self.parser.feed(data):
-            if isinstance(event, Data):
-                self.on_data(event.data)
-            elif isinstance(event, Head):
-                self.version = event.http_version
-                if not self.on_head(event.status, event.reason, event.headers):
-                    return True
-            elif isinstance(event, End):
-                self.on_end()
-        return self.done
+    __slots__ = ()
 
     def keeps_alive(self) -> bool:
         """Whether this response leaves the connection reusable (see module docstring)."""
         parser = self.parser
         status = self.outcome.status
-        if status is None or not 200 <= status < 300 or not parser.done:
+        if parser is None or status is None or not 200 <= status < 300 or not parser.done:
             return False
         if parser.framing == "eof" or parser.trailing_bytes:
             return False
@@ -81,7 +61,7 @@ class _Exchange(Exchange):
         }
         if "close" in tokens:
             return False
-        return self.version == "HTTP/1.1" or "keep-alive" in tokens
+        return self.http_version == "HTTP/1.1" or "keep-alive" in tokens
 
 
 class _Connection(asyncio.Protocol):
