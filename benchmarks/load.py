@@ -1,10 +1,12 @@
-"""Load: many URLs at high concurrency against the built-in server — a benchmark script, not a test.
+"""Load: many URLs at high concurrency against a local server — a benchmark script, not a test.
 
 Issue 5 asks that a run of 100,000 URLs at concurrency 1,000 ends with no "too many open files",
 bounded memory and every row present. For each chosen engine this script:
 
 1. starts the built-in server in its own process (``python -m fetchall serve --port 0``, read
    the ``serving on URL`` line), fresh for each engine so no engine inherits another's load;
+   ``--server nginx`` starts a private nginx instead (benchmarks/nginx.py), whose ``/bytes/``
+   URLs all answer the same 100 bytes: fast enough for 1,000,000 URLs (issue 6's memory case);
 2. writes ``--count`` distinct URLs (``/bytes/SIZE?i=N``) to a list;
 3. runs ``python -m fetchall fetch LIST -e ENGINE -c C --per-host C --no-progress -o DIR``
    through fetchall's bench launcher (``python -I -S launcher.py``), which spawns and reaps it
@@ -43,6 +45,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 LAUNCHER = ROOT / "fetchall" / "bench" / "launcher.py"
 PYTHON = sys.executable
+SERVERS = {"builtin": "built-in server", "nginx": "private nginx (fixed 100-byte body)"}
 EMFILE_RE = re.compile(r"too many open files", re.IGNORECASE)
 
 
@@ -110,6 +113,23 @@ def builtin_server() -> Iterator[str]:
             proc.wait(10)
 
 
+@contextlib.contextmanager
+def nginx_server() -> Iterator[str]:
+    """A private nginx (see nginx.py) whose ``/bytes/...`` URLs all answer a fixed 100-byte body."""
+    from nginx import make_tree, start_nginx, stop_nginx  # benchmarks/nginx.py
+
+    work = Path(tempfile.mkdtemp(prefix="fetchall-load-nginx-"))
+    try:
+        make_tree(work)
+        process, port = start_nginx(work, "/bytes/100")
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            stop_nginx(process)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def write_list(path: Path, base: str, count: int, size: int) -> None:
     """``count`` distinct URLs of ``size``-byte bodies."""
     with open(path, "w", encoding="ascii") as stream:
@@ -124,7 +144,8 @@ def run_engine(engine: str, args: argparse.Namespace, workdir: Path) -> LoadResu
     out, measure = run_dir / "out", run_dir / "measure.json"
     stdout_path, stderr_path = run_dir / "stdout.txt", run_dir / "stderr.txt"
     try:
-        with builtin_server() as base:
+        server = nginx_server() if args.server == "nginx" else builtin_server()
+        with server as base:
             urls = run_dir / "urls.txt"
             write_list(urls, str(base), args.count, args.size)
             argv = [
@@ -180,8 +201,8 @@ def markdown(results: list[LoadResult], args: argparse.Namespace, started: str) 
     """The results as a Markdown table with a short header."""
     lines = [
         f"{args.count:,} URLs (`/bytes/{args.size}?i=N`, distinct), `-c {args.concurrency} "
-        f"--per-host {args.concurrency}`, built-in server in its own process (fresh per "
-        f"engine); {os.cpu_count()} CPUs; open-file limit started at soft {args.soft_nofile} "
+        f"--per-host {args.concurrency}`, {SERVERS[args.server]} in its own process (fresh "
+        f"per engine); {os.cpu_count()} CPUs; open-file limit started at soft {args.soft_nofile} "
         f"(hard {open_file_limit().split('/')[1]}), fetchall raises it itself; {started}.",
         "",
         '| engine | exit | rows / URLs | ok | errors | "too many open files" | traceback '
@@ -224,6 +245,12 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=100_000, help="URLs [100000]")
     parser.add_argument("-c", "--concurrency", type=int, default=1000, help="-c [1000]")
     parser.add_argument("--size", type=int, default=100, help="bytes per body [100]")
+    parser.add_argument(
+        "--server",
+        choices=("builtin", "nginx"),
+        default="builtin",
+        help="fetchall serve, or a private nginx answering 100 bytes to any /bytes/ URL [builtin]",
+    )
     parser.add_argument("--run-timeout", type=float, default=1800, help="per run, s [1800]")
     parser.add_argument("--workdir", type=Path, default=None, help="[system temp]")
     parser.add_argument("--markdown", type=Path, default=None, help="write the table here")

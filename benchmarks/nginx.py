@@ -41,6 +41,8 @@ MIB = 1024 * 1024
 HOST = "127.0.0.1"
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
+FIXED_BODY_SIZE = 100
+"""Every ``/bytes/ANYTHING`` URL answers 200 with this many bytes (no file behind it)."""
 
 NGINX_CONF = """\
 daemon off;
@@ -69,6 +71,9 @@ http {{
         listen {host}:{port} backlog=4096;
         root {root};
         location / {{
+        }}
+        location /bytes/ {{
+            return 200 "{fixed_body}";
         }}
     }}
 }}
@@ -181,7 +186,10 @@ def start_nginx(work: Path, probe_path: str) -> tuple[subprocess.Popen[bytes], i
     """Write the config and start nginx in the foreground; return the process and its port."""
     port = free_port()
     conf = work / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(work=work, host=HOST, port=port, root=work / "root"))
+    text = NGINX_CONF.format(
+        work=work, host=HOST, port=port, root=work / "root", fixed_body="x" * FIXED_BODY_SIZE
+    )
+    conf.write_text(text)
     log = open(work / "nginx.stderr", "wb")  # noqa: SIM115 - kept open for the child
     command = [nginx_binary(), "-p", str(work), "-e", str(work / "error.log"), "-c", str(conf)]
     process = subprocess.Popen(

@@ -8,6 +8,7 @@ import pytest
 from fetchrun import FAST, Run, fetch
 from rawserver import RawServer
 
+import fetchall.digests
 from fetchall import SKIP, Response
 from fetchall.api import fetch_all
 from fetchall.callbacks import CallbackRegistry
@@ -140,3 +141,17 @@ def test_callback_sees_input_and_final_url(
     run = fetch_with(engine, [url], tmp_path, {"127.0.0.1": record})
     assert run.one().ok
     assert seen == [(url, server.url("/redirect/0"), "application/octet-stream")]
+
+
+def test_dedupe_and_claims_past_the_memory_limit(
+    engine: str, server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the in-memory part of the seen-set and the claims limited to 3 entries (the rest
+    spills to SQLite), duplicates are still dropped and every distinct URL saved once."""
+    monkeypatch.setattr(fetchall.digests, "DEFAULT_LIMIT", 3)
+    urls = [server.url(f"/bytes/{n}") for n in range(1, 13)]
+    run = fetch(engine, urls + urls[::-1], tmp_path)
+    assert len(run.results) == 12 and run.summary.duplicates == 12
+    assert all(r.ok for r in run.results)
+    assert sorted(r.bytes for r in run.results) == list(range(1, 13))
+    assert len({r.path for r in run.results}) == 12

@@ -17,7 +17,15 @@ from hypothesis import strategies as st
 
 from fetchall.errors import ConnectionLostError, ProtocolError
 from fetchall.http.headers import Headers
-from fetchall.http.parser import Data, End, Event, Head, ResponseParser
+from fetchall.http.parser import (
+    Data,
+    End,
+    Event,
+    Head,
+    ResponseParser,
+    _parse_fields,
+    _parse_section,
+)
 
 GARBAGE = b"HTTP/1.1 999 garbage\r\n\r\nxyz"
 
@@ -630,3 +638,64 @@ def test_mutated_valid_responses(case: Case, data: st.DataObject) -> None:
         i = data.draw(st.integers(0, len(raw) - 1))
         raw[i] = data.draw(st.integers(0, 255))
     fuzz([bytes(raw)], case.method)
+
+
+_NAME_BYTES = st.sampled_from([b"a", b"Z", b"-", b"_", b"!", b"~", b"1", b" ", b""])
+_VALUE_BYTES = st.sampled_from(
+    [b" ", b"\t", b"a", b"\xe9", b"\xff", b"(", b":", b"\x7f", b"\r", b"\x00"]
+)
+
+
+@st.composite
+def _field_lines(draw: st.DrawFn) -> bytes:
+    lines = []
+    for _ in range(draw(st.integers(1, 5))):
+        name = b"".join(draw(st.lists(_NAME_BYTES, max_size=4)))
+        colon = b":" if draw(st.integers(0, 30)) else b""
+        value = b"".join(draw(st.lists(_VALUE_BYTES, max_size=6)))
+        lines.append(name + colon + value + (b"\r" if draw(st.booleans()) else b""))
+    return b"\n".join(lines)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_field_lines())
+def test_fast_field_section_agrees_with_the_line_by_line_parser(section: bytes) -> None:
+    """Where the one-regex fast path accepts a head, it gives exactly the careful path's fields,
+    names lower-cased (a block never holds a blank line: the parser splits at the first one)."""
+    block = b"HTTP/1.1 200 OK\r\n" + section
+    if b"\n\n" in block or b"\n\r\n" in block:
+        return
+    fast = _parse_section(block, block.find(b"\n") + 1)
+    if fast is None:
+        return
+    assert fast == [(k.lower(), v) for k, v in _parse_fields(block.split(b"\n"), 1)]
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+    ],
+    ids=["length", "chunked", "bodiless"],
+)
+def test_take_trailing_hands_over_the_next_response(first: bytes) -> None:
+    """A pipelining client gets the bytes after the end, once, and can parse them as the
+    next response; the first parser never looks at them."""
+    second = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
+    parser = ResponseParser()
+    events = parser.feed(first + second)
+    assert isinstance(events[-1], End) and parser.trailing_bytes == len(second)
+    assert parser.take_trailing() == second and parser.take_trailing() == b""
+    nxt = ResponseParser()
+    assert [e for e in nxt.feed(second) if isinstance(e, Data)] == [Data(b"abc")]
+    assert nxt.done and nxt.take_trailing() == b""
+
+
+def test_take_trailing_keeps_only_the_completing_feed() -> None:
+    parser = ResponseParser()
+    parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\no")
+    parser.feed(b"kX")
+    parser.feed(b"YZ")  # after the end: counted, not kept
+    assert parser.trailing_bytes == 3 and parser.take_trailing() == b"X"

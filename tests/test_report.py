@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -27,11 +28,31 @@ def _ok(n: int) -> Result:
     )
 
 
+def test_rows_are_gathered_until_the_flush_interval_or_close(tmp_path: Path) -> None:
+    path = tmp_path / "report.jsonl"
+    with ReportWriter(path, flush_every=3600) as report:
+        for n in range(3):
+            report.write(_ok(n))
+        assert path.read_text(encoding="utf-8") == ""  # not yet flushed
+    assert [r["url"] for r in read_report(path)] == [f"http://h/{n}" for n in range(3)]
+
+
+def test_a_lone_row_is_flushed_by_the_flusher_thread(tmp_path: Path) -> None:
+    """A row with nothing after it (a long download in progress) still reaches the file."""
+    path = tmp_path / "report.jsonl"
+    with ReportWriter(path, flush_every=0.02) as report:
+        report.write(_ok(1))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not path.read_text(encoding="utf-8"):
+            time.sleep(0.01)
+        assert [r["url"] for r in read_report(path)] == ["http://h/1"]
+
+
 def test_rows_are_jsonl_in_field_order_and_flushed(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "dir" / "report.jsonl"
-    with ReportWriter(path) as report:
+    with ReportWriter(path, flush_every=0) as report:
         report.write(_ok(1))
-        # Visible before close: each row is flushed.
+        # Visible before close: flushed once the interval (here 0) has passed.
         lines = path.read_text(encoding="utf-8").splitlines()
         assert len(lines) == 1
         row = json.loads(lines[0])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fetchall.errors import OutputError, UsageError
-from fetchall.output.writer import TEMP_DIR, BodyFile, OutputDir
+from fetchall.output.writer import FLUSH_AT, TEMP_DIR, BodyFile, OutputDir
 
 H = r"[0-9a-f]{8}"
 
@@ -280,11 +280,25 @@ def test_many_distinct_keys_never_share_a_file(tmp_path: Path) -> None:
 
 def test_disk_errors_are_output_errors() -> None:
     """ENOSPC while streaming a body is an `OutputError`, not a network error."""
-    with open("/dev/full", "wb", buffering=0) as device:
-        body = BodyFile(Path("/dev/full"), device)
-        with pytest.raises(OutputError, match="disk"):
-            body.write(b"x" * 10)
-    buffered = BodyFile(Path("/dev/full"), open("/dev/full", "wb"))  # noqa: SIM115
-    buffered.write(b"x")  # sits in the buffer
-    with pytest.raises(OutputError):
-        buffered.close()
+    body = BodyFile(Path("/dev/full"), os.open("/dev/full", os.O_WRONLY))
+    with pytest.raises(OutputError, match="disk"):
+        body.write(b"x" * FLUSH_AT)  # a big piece is written at once
+    body.close()  # not discard(): that would unlink /dev/full
+    gathered = BodyFile(Path("/dev/full"), os.open("/dev/full", os.O_WRONLY))
+    gathered.write(b"x")  # gathered, not written yet
+    with pytest.raises(OutputError, match="disk"):
+        gathered.close()
+    assert gathered.closed
+
+
+def test_small_pieces_are_gathered_and_big_ones_written_whole(tmp_path: Path) -> None:
+    out = OutputDir(tmp_path)
+    body = out.new_temp()
+    pieces = [b"a" * 100, b"b" * (FLUSH_AT - 50), b"c" * 10, b"d" * (3 * FLUSH_AT), b"e"]
+    for piece in pieces:
+        body.write(piece)
+    assert body.size == sum(map(len, pieces))
+    assert body.path.stat().st_size == 100 + FLUSH_AT - 50 + 10 + 3 * FLUSH_AT  # "e" pending
+    used = out.commit(body, "f.bin", "http://h/f.bin")
+    assert (tmp_path / used).read_bytes() == b"".join(pieces)
+    assert body.closed

@@ -1,7 +1,8 @@
 """An immutable, ordered, case-insensitive header list shared by the parser, engines and callbacks.
 
-Strategy: store ``(lowercase-name, value)`` pairs in arrival order; lookups scan the list
-(heads are small and bounded by the parser).
+Strategy: store ``(lowercase-name, value)`` pairs in arrival order; the first lookup builds a
+name -> values index (a response head is looked up half a dozen times on its way through the
+exchange, the policy and the report).
 """
 
 from __future__ import annotations
@@ -13,10 +14,19 @@ from typing import overload
 class Headers(Sequence[tuple[str, str]]):
     """Response or request headers: ``(name, value)`` pairs, names lower-cased."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_index", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: tuple[tuple[str, str], ...] = tuple((k.lower(), v) for k, v in items)
+        self._index: dict[str, list[str]] | None = None
+
+    @classmethod
+    def from_lowercase(cls, items: Iterable[tuple[str, str]]) -> Headers:
+        """Headers from pairs whose names are already lower case (the parser's fast path)."""
+        headers = cls.__new__(cls)
+        headers._items = tuple(items)
+        headers._index = None
+        return headers
 
     @overload
     def __getitem__(self, index: int) -> tuple[str, str]: ...
@@ -34,18 +44,30 @@ class Headers(Sequence[tuple[str, str]]):
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = name.lower()
-        return any(k == key for k, _ in self._items)
+        return name.lower() in self._lookup()
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The values of ``name`` joined with ``", "`` (RFC 9110 §5.3), or ``default``."""
-        values = self.get_all(name)
-        return ", ".join(values) if values else default
+        values = self._lookup().get(name.lower())
+        if values is None:
+            return default
+        return values[0] if len(values) == 1 else ", ".join(values)
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name`` in arrival order."""
-        key = name.lower()
-        return [v for k, v in self._items if k == key]
+        return list(self._lookup().get(name.lower(), ()))
+
+    def _lookup(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for k, v in self._items:
+                values = index.get(k)
+                if values is None:
+                    index[k] = [v]
+                else:
+                    values.append(v)
+        return index
 
     def to_dict(self) -> dict[str, str]:
         """A plain dict (repeated names joined with ``", "``)."""

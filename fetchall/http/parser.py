@@ -10,7 +10,9 @@ bytes found in one `feed` call are returned as a single `Data` event. Framing fo
 (1xx skipped, HEAD/204/304 bodiless, chunked wins over a strict Content-Length, else until EOF).
 Bytes after the end of the response — in the same `feed` or later — are never parsed (RFC 9112
 §6.3: a client may discard them and must not read them as another response): they are counted
-in ``trailing_bytes`` and ignored, and callers never reuse that connection. Every engine frames
+in ``trailing_bytes``, and callers never reuse that connection — except a pipelining client,
+which hands the bytes that followed the end in the same `feed` (`take_trailing`) to the parser
+of the next response it asked for. Every engine frames
 with this parser, the ``aiohttp`` engine included (`fetchall.engines.aiohttp_framing`), so the
 same bytes give the same verdict everywhere. EOF before any byte is `ConnectionLostError`; EOF
 inside the head, the body or the chunked framing is a `ProtocolError`.
@@ -73,6 +75,23 @@ _DONE, _FAILED = 7, 8
 
 def _short(line: bytes | bytearray) -> str:
     return repr(bytes(line[:40])) + ("..." if len(line) > 40 else "")
+
+
+# The fast path of a whole field section: every line well formed (no obs-fold, CR only at the
+# end, no NUL), checked once over the decoded text, then split by one findall. Names are
+# token characters (ASCII), so decoding the section as latin-1 keeps names and values exact.
+_FIELDS_TEXT = re.compile(r"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\x00]*\r?\n)*")
+_FIELD_PAIR = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\r\n\x00]*)\r?\n")
+
+
+def _parse_section(block: bytes, start: int) -> list[tuple[str, str]] | None:
+    """The fields of ``block[start:]`` (lines without their final LF) with lower-case names, or
+    None if any line needs the careful path. Where both apply, the same as `_parse_fields` with
+    the names lower-cased."""
+    text = block[start:].decode("latin-1") + "\n"
+    if not _FIELDS_TEXT.fullmatch(text):
+        return None
+    return [(name.lower(), value.rstrip(" \t")) for name, value in _FIELD_PAIR.findall(text)]
 
 
 def _parse_fields(lines: list[bytes], start: int) -> list[tuple[str, str]]:
@@ -160,6 +179,7 @@ class ResponseParser:
         "_scan",
         "_state",
         "_status",
+        "_trailing",
         "framing",
         "trailing_bytes",
     )
@@ -182,6 +202,7 @@ class ResponseParser:
         self._saw_cr = False  # a chunk's data was followed by CR; LF must come next
         self.trailing_bytes = 0
         """Bytes received after the end of the response (ignored)."""
+        self._trailing = b""
         self.framing = ""
         """How the body is delimited, set with the final `Head`: ``"none"`` (HEAD, 204, 304),
         ``"length"`` (``content_length`` bytes), ``"chunked"`` or ``"eof"`` (until close)."""
@@ -195,6 +216,12 @@ class ResponseParser:
     def done(self) -> bool:
         """Whether `End` has been emitted."""
         return self._state == _DONE
+
+    def take_trailing(self) -> bytes:
+        """The bytes that followed the end of the response in the `feed` call that completed
+        it (b"" if none), for a pipelining caller; later calls return b""."""
+        trailing, self._trailing = self._trailing, b""
+        return trailing
 
     def feed(self, data: bytes) -> list[Event]:
         """Parse ``data`` (``b""`` means EOF) and return the events it completes."""
@@ -239,6 +266,7 @@ class ResponseParser:
                 pos = self._trailers(data, pos)
             else:  # _DONE
                 self.trailing_bytes += n - pos
+                self._trailing = data[pos:]
                 break
         if body:
             events.append(Data(body[0] if len(body) == 1 else b"".join(body)))
@@ -302,12 +330,25 @@ class ResponseParser:
             raise ProtocolError(f"too many {what} (more than {self._max_headers})")
         return lines
 
+    def _whole_head(self, data: bytes, pos: int) -> tuple[int, bytes | None]:
+        """`_block` without copying, when nothing is pending and ``data`` holds the whole head."""
+        m = _BLOCK_END.search(data, pos, pos + self._max_head)
+        if m is None:
+            return pos, None
+        nl = data.find(b"\n", pos)
+        self._status = _status_line(data[pos:nl])
+        return m.end(), data[pos : m.start()]
+
     def _head(self, data: bytes, pos: int, events: list[Event]) -> int:
-        pos, block = self._block(data, pos)
+        block = None
+        if not self._buf:
+            pos, block = self._whole_head(data, pos)
         if block is None:
-            return pos
+            pos, block = self._block(data, pos)
+            if block is None:
+                return pos
         self._line_checked = False
-        headers = Headers(_parse_fields(self._split_lines(block, "headers"), 1))
+        headers = self._headers(block)
         version, status, reason = self._status
         if status < 200:
             if status == 101:
@@ -320,13 +361,23 @@ class ResponseParser:
         self._start_body(status, headers)
         return pos
 
+    def _headers(self, block: bytes) -> Headers:
+        """The header fields of a head ``block`` (its first line is the status line)."""
+        nl = block.find(b"\n")
+        if nl >= 0 and block.count(b"\n") <= self._max_headers:
+            fields = _parse_section(block, nl + 1)
+            if fields is not None:
+                return Headers.from_lowercase(fields)
+        return Headers(_parse_fields(self._split_lines(block, "headers"), 1))
+
     def _start_body(self, status: int, headers: Headers) -> None:
         if self._no_body or status in (204, 304):
             self.framing = "none"
             self._state = _DONE
             return
         te = headers.get_all("transfer-encoding")
-        if te and headers.get("content-length") is not None:
+        lengths = headers.get_all("content-length")
+        if te and lengths:
             # RFC 9112 §6.3: "ought to be handled as an error" (request smuggling, splitting)
             raise ProtocolError("both Transfer-Encoding and Content-Length in one response")
         if te:
@@ -336,7 +387,6 @@ class ResponseParser:
             self.framing = "chunked"
             self._state = _CHUNK_SIZE_LINE
             return
-        lengths = headers.get_all("content-length")
         if lengths:
             self._expected = self._remaining = _content_length(lengths)
             self.framing = "length"

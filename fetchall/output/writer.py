@@ -30,9 +30,12 @@ one, takes write access to DIR (or a callback doing it itself), which is outside
 (a hostile *server* controls names and bodies, never the local file system); even then nothing
 is followed: ``os.replace`` replaces a symlink itself, and a directory in the way fails the commit.
 
-Paths committed in this run are remembered compactly (64-bit
-digest of the path -> 64-bit digest of the key); on a case-insensitive file system the path
-digest is taken of the case-folded path. A previous run's file at the same path is overwritten.
+Paths committed in this run are remembered compactly: ``hash()`` of the path -> ``hash()`` of
+the key (per-process, seeded, 64-bit: fine because claims never leave the process), in a
+`DigestMap`, which spills to a temporary SQLite table past a few thousand entries, so memory stays
+flat in the number of files; on a case-insensitive file system the path is case-folded first.
+Fallback names use a stable blake2b digest of the key instead, so they are the same every run.
+A previous run's file at the same path is overwritten.
 Commit from one process (the coordinator); temporary files may be created in any process,
 since `OutputDir` pickles (without its claims and directory cache) and a closed `BodyFile`
 pickles as path + size.
@@ -41,7 +44,6 @@ pickles as path + size.
 from __future__ import annotations
 
 import contextlib
-import io
 import itertools
 import os
 import stat
@@ -50,66 +52,103 @@ import unicodedata
 from collections.abc import Iterable
 from hashlib import blake2b
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
+from fetchall.digests import DigestMap
 from fetchall.errors import OutputError, UsageError
 from fetchall.output.paths import safe_relpath, split_ext
 
 TEMP_DIR = ".fetchall-tmp"
 MAX_TRIES = 8
 _O_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+FLUSH_AT = 64 * 1024
+"""A body's pieces are gathered up to this many bytes before one ``os.write``."""
 _RESERVED_KEY = -1  # claim value of paths reserved with `OutputDir.reserve`
 
 
 class BodyFile:
-    """A temporary file a body is being streamed into."""
+    """A temporary file a body is being streamed into.
 
-    __slots__ = ("_file", "_name", "size")
+    Written with ``os.write`` on a raw descriptor (a ``BufferedWriter`` per body cost more than
+    the writes themselves for small files); pieces smaller than `FLUSH_AT` are gathered first,
+    so a small body is one ``write`` and a trickle of tiny chunks is not one syscall each.
+    """
 
-    def __init__(self, path: str | Path, file: BinaryIO) -> None:
+    __slots__ = ("_fd", "_name", "_pending", "size")
+
+    def __init__(self, path: str | Path, fd: int) -> None:
         self._name = os.fspath(path)  # a str: a Path is only built when asked for (`path`)
         self.size = 0
-        self._file = file
+        self._fd = fd  # -1 once closed
+        self._pending = bytearray()
 
     @property
     def path(self) -> Path:
         """Where the temporary file is."""
         return Path(self._name)
 
+    @property
+    def closed(self) -> bool:
+        """Whether the file is closed (complete or discarded)."""
+        return self._fd < 0
+
     def write(self, data: bytes) -> None:
         """Append ``data``; a disk error (e.g. disk full) is an `OutputError`."""
-        try:
-            self._file.write(data)
-        except OSError as exc:
-            raise OutputError(f"cannot write the body to disk: {_reason(exc)}") from None
+        pending = self._pending
         self.size += len(data)
+        if not pending and len(data) >= FLUSH_AT:
+            self._write_all(data)
+            return
+        pending += data
+        if len(pending) >= FLUSH_AT:
+            self._write_all(pending)
+            pending.clear()
 
     def close(self) -> None:
-        """Flush and close (idempotent); a disk error is an `OutputError`."""
-        if not self._file.closed:
-            try:
-                self._file.close()
-            except OSError as exc:
-                raise OutputError(f"cannot write the body to disk: {_reason(exc)}") from None
+        """Write what is pending and close (idempotent); a disk error is an `OutputError`."""
+        if self._fd < 0:
+            return
+        try:
+            if self._pending:
+                self._write_all(self._pending)
+                self._pending.clear()
+        finally:
+            fd, self._fd = self._fd, -1
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def discard(self) -> None:
         """Close and delete the file; idempotent and never raises."""
-        with contextlib.suppress(OSError, ValueError):
-            self._file.close()
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._pending = bytearray()
         with contextlib.suppress(OSError):
             os.unlink(self._name)
 
+    def _write_all(self, data: bytes | bytearray) -> None:
+        if self._fd < 0:
+            raise OutputError("cannot write the body to disk: the file is closed")
+        try:
+            with memoryview(data) as view:
+                done, total = 0, len(view)
+                while done < total:
+                    done += os.write(self._fd, view[done:])
+        except OSError as exc:
+            raise OutputError(f"cannot write the body to disk: {_reason(exc)}") from None
+
     def __getstate__(self) -> tuple[Path, int]:
         """A *closed* body pickles as its path and size (a worker process hands it over)."""
-        if not self._file.closed:
+        if self._fd >= 0:
             raise TypeError("cannot pickle a BodyFile that is still open")
         return self.path, self.size
 
     def __setstate__(self, state: tuple[Path, int]) -> None:
         path, self.size = state
         self._name = os.fspath(path)
-        self._file = io.BytesIO()
-        self._file.close()  # already complete: close() is a no-op, commit/discard work as usual
+        self._fd = -1  # already complete: close() is a no-op, commit/discard work as usual
+        self._pending = bytearray()
 
 
 class OutputDir:
@@ -133,7 +172,7 @@ class OutputDir:
         self._init_process_state()
 
     def _init_process_state(self) -> None:
-        self._claims: dict[int, int] = {}
+        self._claims = DigestMap()  # path digest -> key digest; flat memory (digests.py)
         self._dirs: dict[int, bool] = {}  # path digest -> created by this process (see module doc)
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
@@ -152,7 +191,7 @@ class OutputDir:
     def new_temp(self) -> BodyFile:
         """A new, empty temporary file under ``ROOT/.fetchall-tmp``; raises `OutputError`."""
         pid = os.getpid()
-        path = os.path.join(self._tmp, f"{pid}-{next(self._counter)}-{os.urandom(4).hex()}.part")
+        path = f"{self._tmp}/{pid}-{next(self._counter)}-{os.urandom(4).hex()}.part"
         try:
             if self._tmp_ready_pid != pid:
                 self._prepare_temp_dir()
@@ -164,7 +203,7 @@ class OutputDir:
                 fd = os.open(path, _O_FLAGS, 0o666)
         except OSError as exc:
             raise OutputError(f"cannot create a temporary file: {_reason(exc)}") from None
-        return BodyFile(path, os.fdopen(fd, "wb"))
+        return BodyFile(path, fd)
 
     def _prepare_temp_dir(self) -> None:
         """Create the temp dir if needed and make sure it is a real directory, not a symlink."""
@@ -187,17 +226,17 @@ class OutputDir:
         try:
             body.close()
             parts = safe_relpath(relpath).split("/")
-            key_digest = _digest(key)
+            key_digest = hash(key)
             with self._lock:
-                used, used_digest = self._place(parts, key_digest)
-                os.replace(body._name, os.path.join(self._real, used))
+                used, used_digest = self._place(parts, key, key_digest)
+                os.replace(body._name, f"{self._real}/{used}")
                 self._claims[used_digest] = key_digest
         except (OSError, ValueError) as exc:
             body.discard()
             raise OutputError(f"cannot save to {relpath}: {_reason(exc)}") from exc
         return used
 
-    def _place(self, parts: list[str], key_digest: int) -> tuple[str, int]:
+    def _place(self, parts: list[str], key: str, key_digest: int) -> tuple[str, int]:
         """Find a free destination for ``parts`` (see module docstring); create its parents.
 
         Returns the relative path and its path digest.
@@ -216,7 +255,7 @@ class OutputDir:
                 return joined, digest
             if bad < len(parts) - 1:
                 parts[bad] += ".d"
-            parts[-1] = _tagged(last, key_digest, attempt)
+            parts[-1] = _tagged(last, key, attempt)
         raise FileExistsError(17, "no free path found")
 
     def _make_parents(self, parts: list[str]) -> None:
@@ -279,7 +318,7 @@ class OutputDir:
     def _path_digest(self, relpath: str) -> int:
         if self._fold_case:
             relpath = unicodedata.normalize("NFC", relpath).casefold()
-        return _digest(relpath)
+        return hash(relpath)
 
     def remove_temps(self, pids: Iterable[int] | None = None) -> None:
         """Delete this process's (or ``pids``') leftover temp files; remove the dir if empty."""
@@ -296,10 +335,11 @@ class OutputDir:
             os.rmdir(self._tmp)
 
 
-def _tagged(name: str, key_digest: int, attempt: int) -> str:
-    """``name`` with ``~<8 hex>`` (from the key and the attempt) before its extension."""
+def _tagged(name: str, key: str, attempt: int) -> str:
+    """``name`` with ``~<8 hex>`` (from the key and the attempt) before its extension: a stable
+    blake2b digest, so a URL gets the same fallback name in every run."""
     stem, ext = split_ext(name)
-    seed = key_digest.to_bytes(8, "big", signed=True) + attempt.to_bytes(2, "big")
+    seed = _digest(key).to_bytes(8, "big", signed=True) + attempt.to_bytes(2, "big")
     return f"{stem}~{blake2b(seed, digest_size=4).hexdigest()}{ext}"
 
 

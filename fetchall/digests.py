@@ -1,0 +1,102 @@
+"""A map of 64-bit digests whose memory stays flat however many entries it holds.
+
+Strategy: entries go into a plain dict; when the dict reaches ``limit`` entries they all move, in
+one transaction, into a private temporary SQLite database (``sqlite3.connect("")``: an on-disk
+file SQLite deletes itself, even after a crash, with a page cache capped at `CACHE_KIB`), and the
+dict starts empty again. A lookup checks the dict first, then (once something has spilled) the
+database. So a run of 10,000 URLs never touches SQLite, and a run of 1,000,000 keeps at most
+``limit`` entries in Python objects: memory is bounded by ``limit`` and the cache, not by the
+number of entries. Used for the runner's seen-URL set and the output directory's claims.
+
+Keys and values are signed 64-bit integers (`hash()` of a str, or a blake2b digest).
+Not thread-safe: callers that share one instance across threads hold their own lock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+DEFAULT_LIMIT = 16_384
+"""Entries kept in the dict before they spill (about 2 MB of Python objects)."""
+
+CACHE_KIB = 2048
+"""SQLite page cache of the spill database."""
+
+
+class DigestMap:
+    """``int -> int`` mapping: a dict up to ``limit`` entries, a temporary SQLite table beyond."""
+
+    __slots__ = ("_db", "_limit", "_mem", "_spilled")
+
+    def __init__(self, limit: int | None = None) -> None:
+        limit = DEFAULT_LIMIT if limit is None else limit  # read now: tests lower it
+        if limit < 1:
+            raise ValueError("limit must be positive")
+        self._limit = limit
+        self._mem: dict[int, int] = {}
+        self._db: sqlite3.Connection | None = None
+        self._spilled = 0
+
+    def get(self, key: int) -> int | None:
+        """The value stored for ``key``, or None."""
+        value = self._mem.get(key)
+        if value is None and self._db is not None:
+            row = self._db.execute("SELECT v FROM d WHERE k = ?", (key,)).fetchone()
+            if row is not None:
+                return int(row[0])
+        return value
+
+    def __contains__(self, key: int) -> bool:
+        return self.get(key) is not None
+
+    def __setitem__(self, key: int, value: int) -> None:
+        mem = self._mem
+        mem[key] = value
+        if len(mem) >= self._limit:
+            self._spill()
+
+    def add(self, key: int) -> bool:
+        """Use the map as a set: store ``key`` (value 0); True if it was not there before."""
+        if key in self._mem or (self._db is not None and self.get(key) is not None):
+            return False
+        self[key] = 0
+        return True
+
+    @property
+    def spilled(self) -> int:
+        """How many entries were moved to the database (0 while everything fits the dict)."""
+        return self._spilled
+
+    def close(self) -> None:
+        """Drop everything and delete the spill database (idempotent)."""
+        self._mem = {}
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _spill(self) -> None:
+        db = self._db
+        if db is None:
+            db = self._db = _open_spill_db()
+        db.execute("BEGIN")  # one transaction for the whole batch
+        try:
+            db.executemany(
+                "INSERT OR REPLACE INTO d (k, v) VALUES (?, ?)", sorted(self._mem.items())
+            )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        self._spilled += len(self._mem)
+        self._mem = {}
+
+
+def _open_spill_db() -> sqlite3.Connection:
+    # check_same_thread=False: the output directory commits under its own lock from whichever
+    # thread coordinates; the connection is never used by two threads at once.
+    db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode = OFF")
+    db.execute("PRAGMA synchronous = OFF")
+    db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    db.execute("CREATE TABLE d (k INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
+    return db
