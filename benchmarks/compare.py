@@ -305,6 +305,27 @@ def clients_for(
     return clients
 
 
+def extra_clients(server: Server, set_name: str, args: argparse.Namespace) -> list[Client]:
+    """``--variant`` clients (current fetchall, extra options) and ``--before`` clients (the
+    older checkout's fetchall first on ``PYTHONPATH``), on the whole file set."""
+    fileset = server.sets[set_name]
+    specs: list[tuple[str, tuple[str, ...]]] = []
+    for variant in args.variant:
+        engine, *options = variant.split()
+        argv = (*fetchall_command(), "fetch", "{txt}", "-e", engine, "-o", "{out}")
+        specs.append((f"fetchall {variant}", (*argv, *FETCHALL_OPTIONS, *options)))
+    if args.before is not None:
+        before = str(args.before.resolve())
+        for engine in filter(None, (e.strip() for e in args.before_engines.split(","))):
+            argv = ("env", f"PYTHONPATH={before}", PYTHON, "-m", "fetchall", "fetch", "{txt}")
+            argv = (*argv, "-e", engine, "-o", "{out}", *FETCHALL_OPTIONS)
+            specs.append((f"fetchall {engine} ({args.before_label})", argv))
+    return [
+        Client(name, set_name, set_name, fileset.count, fileset.total_bytes, argv)
+        for name, argv in specs
+    ]
+
+
 def render(client: Client, server: Server, out: Path) -> list[str]:
     """The client's argv with real paths in place of the placeholders."""
     size = client.total_bytes // client.count
@@ -650,10 +671,37 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     p.add_argument("--json", type=Path, default=HERE / "results.json")
     p.add_argument("--keep-output", action="store_true", help="do not delete the downloads")
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="one more fetchall client: 'ENGINE OPTION...', e.g. 'keepalive --pipeline 8'",
+    )
+    p.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="a checkout of an older fetchall (e.g. a git worktree): also time its engines",
+    )
+    p.add_argument("--before-engines", default="", help="engines to time from --before")
+    p.add_argument("--before-label", default="before", help="label of the --before clients")
     args = p.parse_args(argv)
     if args.runs < 1 or args.warmup < 0 or args.small_count < 1 or args.large_count < 1:
         p.error("--runs, --small-count and --large-count must be ≥ 1, --warmup ≥ 0")
     return args
+
+
+KEEP_MARKER = "<!-- compare.py keeps everything below this line -->"
+
+
+def kept_sections(results: Path) -> str:
+    """The hand-written part of an existing results file: from `KEEP_MARKER` to the end."""
+    try:
+        text = results.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    at = text.find(KEEP_MARKER)
+    return "\n" + text[at:] if at >= 0 else ""
 
 
 def run_session(args: argparse.Namespace, out_base: Path, session: Session) -> None:
@@ -664,8 +712,10 @@ def run_session(args: argparse.Namespace, out_base: Path, session: Session) -> N
     with serving(args.small_count, args.large_count, args.base_dir) as server:
         print(f"nginx on {server.base_url}, files under {server.work}", flush=True)
         sets = {
-            "small": clients_for(server, "small", engines, args.seq_small),
-            "large": clients_for(server, "large", engines, args.seq_large),
+            "small": clients_for(server, "small", engines, args.seq_small)
+            + extra_clients(server, "small", args),
+            "large": clients_for(server, "large", engines, args.seq_large)
+            + extra_clients(server, "large", args),
         }
         for set_name, clients in sets.items():
             print(f"== {set_name}: {len(clients)} clients", flush=True)
@@ -677,7 +727,9 @@ def run_session(args: argparse.Namespace, out_base: Path, session: Session) -> N
         session.load_after = loadavg()
         session.duration_s = time.monotonic() - started
         session.commands = {c.name: display(c) for cs in sets.values() for c in cs}
-        args.results.write_text(results_markdown(session, sets, server, args))
+        args.results.write_text(
+            results_markdown(session, sets, server, args) + kept_sections(args.results)
+        )
         write_json(args.json, session)
     print(f"wrote {args.results} and {args.json}", flush=True)
 

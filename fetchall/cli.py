@@ -49,6 +49,12 @@ def fetch(
         int, typer.Option("--concurrency", "-c", help="Requests in flight at most.")
     ] = 50,
     per_host: Annotated[int, typer.Option(help="Requests in flight per host at most.")] = 8,
+    pipeline: Annotated[
+        int,
+        typer.Option(
+            help="HTTP/1.1 pipelining (keepalive engine): requests in flight per connection."
+        ),
+    ] = 1,
     timeout: Annotated[
         float, typer.Option(help="Seconds for one whole attempt (connect+send+body).")
     ] = 300.0,
@@ -96,7 +102,7 @@ def fetch(
         max_size=parse_size(max_size) if max_size is not None else None,
         headers=tuple(parse_header(h) for h in header or ()),
         user_agent=user_agent if user_agent is not None else DEFAULT_USER_AGENT,
-        insecure=insecure, cacert=cacert, resume=resume,
+        insecure=insecure, cacert=cacert, resume=resume, pipeline=pipeline,
     )  # fmt: skip
     opts = build_options(None, settings)
     registry = load_callbacks_file(callbacks) if callbacks else CallbackRegistry()

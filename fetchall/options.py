@@ -31,6 +31,8 @@ MAX_SECONDS = 1_000_000.0
 timeouts overflow on far larger values (epoll's limit is about 24.8 days)."""
 MAX_COUNT = 1_000
 """Most retries and redirects: a larger number only ever comes from a typo."""
+MAX_PIPELINE = 64
+"""Most requests ``--pipeline`` may keep in flight on one connection."""
 
 
 def parse_size(text: str) -> int:
@@ -80,6 +82,7 @@ class FetchOptions:
     cacert: Path | None = None
     resume: bool = False
     max_waiting: int = 10_000
+    pipeline: int = 1
 
     @property
     def report_path(self) -> Path:
@@ -90,6 +93,7 @@ class FetchOptions:
         """Return self after checking every value; raise `UsageError` on the first bad one."""
         _positive_int("concurrency", self.concurrency, MAX_CONCURRENCY)
         _positive_int("per-host", self.per_host, MAX_CONCURRENCY)
+        _positive_int("pipeline", self.pipeline, MAX_PIPELINE)
         _non_negative_int("retries", self.retries, MAX_COUNT)
         _non_negative_int("max-redirects", self.max_redirects, MAX_COUNT)
         _positive_float("timeout", self.timeout)
@@ -116,6 +120,11 @@ class FetchOptions:
 
         if self.engine not in ENGINES:
             raise UsageError(f"unknown engine {self.engine!r} (choose from {', '.join(ENGINES)})")
+        if self.pipeline > 1 and not ENGINES[self.engine].keep_alive:
+            raise UsageError(
+                f"--pipeline needs an engine that keeps connections alive (keepalive), "
+                f"not {self.engine}"
+            )
         return self
 
     def with_changes(self, **changes: object) -> FetchOptions:

@@ -97,6 +97,8 @@ class PolicySettings:
     user_agent: str = "fetchall"
     accept_encoding: str = "gzip, deflate"
     extra_headers: tuple[tuple[str, str], ...] = ()
+    connection: str = "close"
+    """The default ``Connection`` header: ``keep-alive`` for engines that reuse connections."""
 
 
 def build_request(target: Target, settings: PolicySettings, *, credentials: bool = True) -> Request:
@@ -116,7 +118,7 @@ def build_request(target: Target, settings: PolicySettings, *, credentials: bool
         ("User-Agent", settings.user_agent),
         ("Accept", "*/*"),
         ("Accept-Encoding", settings.accept_encoding),
-        ("Connection", "close"),
+        ("Connection", settings.connection),
     ]
     headers = [(k, v) for k, v in defaults if k.lower() not in overridden] + user
     return Request(target=target, headers=tuple(headers))

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from itertools import count
 
 from fetchall.callbacks import SKIP, CallbackRegistry, Response
-from fetchall.engines import create_engine
+from fetchall.digests import DigestMap
+from fetchall.engines import ENGINES, create_engine
 from fetchall.engines.base import AttemptEnv, Job, PlanGen
 from fetchall.errors import (
     BadURLError,
@@ -97,6 +98,7 @@ class Runner:
         self.opts = opts
         self.concurrency = opts.concurrency
         self.per_host = opts.per_host
+        self.pipeline = opts.pipeline
         self.out = OutputDir(opts.out)
         self.env = AttemptEnv(
             out=self.out,
@@ -110,7 +112,7 @@ class Runner:
         self._source = source
         self._extra: deque[str] = deque()
         self._source_drained = False
-        self._seen: set[int] = set()
+        self._seen = DigestMap()  # hash(url) of every URL taken; flat memory (digests.py)
         self._done_before: dict[str, dict[str, object]] = {}
         self._limiter: HostLimiter[tuple[Target, str]] = HostLimiter(
             opts.concurrency, opts.per_host
@@ -126,6 +128,7 @@ class Runner:
             user_agent=opts.user_agent,
             accept_encoding=accept_encoding(),
             extra_headers=opts.headers,
+            connection="keep-alive" if ENGINES[opts.engine].keep_alive else "close",
         )
         self._rng = random.Random()
         self._ids = count()
@@ -195,6 +198,7 @@ class Runner:
         finally:
             self._finish_interrupted()
             self.out.remove_temps()
+            self._seen.close()
             self._report.close()
             self.summary.elapsed = time.monotonic() - started
         return self.summary
@@ -230,10 +234,9 @@ class Runner:
             return True
         target = entry.target
         digest = hash(target.url)
-        if digest in self._seen:
+        if not self._seen.add(digest):
             self.summary.duplicates += 1
             return True
-        self._seen.add(digest)
         if target.url in self._done_before:
             self.summary.resumed += 1
             return True

@@ -168,3 +168,15 @@ def test_fresh_connection_is_not_resent(raw_server: RawServer, tmp_path: Path) -
     result = fetch(ENGINE, [raw_server.url("/x")], tmp_path).one()
     assert result.error_type == "connection_lost" and result.attempts == 1, result
     assert raw_server.connections == 1
+
+
+def test_not_reused_when_the_user_asks_for_close(raw_server: RawServer, tmp_path: Path) -> None:
+    """``-H "Connection: close"`` replaces the default and is honoured even if the server
+    would keep the connection open."""
+    raw_server.route("*", keep_answering(OK_11))
+    urls = [raw_server.url(f"/f{i}") for i in range(3)]
+    run = fetch(ENGINE, urls, tmp_path, concurrency=1, headers=[("Connection", "close")])
+    assert all(r.ok for r in run.results)
+    assert raw_server.connections == 3
+    assert all(b"Connection: close\r\n" in request for request in raw_server.requests)
+    assert all(b"keep-alive" not in request for request in raw_server.requests)

@@ -23,6 +23,8 @@ class EngineInfo:
     http: str
     concurrent: bool
     seed_step: str
+    keep_alive: bool = False
+    """The engine reuses connections: the policy asks for ``Connection: keep-alive``."""
 
 
 ENGINES: dict[str, EngineInfo] = {
@@ -99,6 +101,7 @@ ENGINES: dict[str, EngineInfo] = {
             "hand-built HTTP/1.1 keep-alive",
             True,
             "beyond the seeds: connection reuse",
+            keep_alive=True,
         ),
     )
 }

@@ -66,6 +66,7 @@ class RunContext(Protocol):
     env: AttemptEnv
     concurrency: int
     per_host: int
+    pipeline: int  # requests in flight per connection (engines that keep connections alive)
 
     def next_job(self) -> Job | None:
         """A job that may start now (counted as active), or None."""

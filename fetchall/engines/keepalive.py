@@ -1,33 +1,41 @@
-"""Engine ``keepalive``: asyncio Protocol/transport level, hand-built HTTP/1.1 keep-alive.
+"""Engine ``keepalive``: asyncio Protocol/transport level, hand-built HTTP/1.1 keep-alive with
+optional pipelining.
 
 Strategy: one asyncio task per URL (scheduled by `aio.run_jobs`, on uvloop when installed). An
-attempt takes a connection from a small per-host pool (`pool.Pool`: idle connections reused
-LIFO, at most ``per_host`` open per scheme + ``host:port``), or opens one with
+attempt takes a connection from a small per-host pool (`pool.Pool`), or opens one with
 ``loop.create_connection`` and a `_Connection` protocol (no streams). The request goes out as
-HTTP/1.1 with ``Connection: keep-alive`` (the policy's ``Connection: close`` is replaced); every
-received byte is fed straight from ``data_received`` into the shared `Exchange` (fetchall's own
-`ResponseParser` frames it), and the attempt awaits one future that resolves when the exchange
-needs no more bytes or the connection fails.
+HTTP/1.1 with the policy's ``Connection: keep-alive`` (the registry marks this engine
+``keep_alive``; a user's ``-H "Connection: close"`` wins and the connection is not reused). A
+connection keeps a FIFO of the requests sent on it; every received byte is fed straight from
+``data_received`` into the oldest one's `Exchange` (fetchall's own `ResponseParser` frames it),
+and each attempt awaits one future that resolves when its exchange needs no more bytes or the
+connection fails. With ``--pipeline N`` (N > 1) up to N requests are in flight per connection
+and ``ceil(per_host / N)`` connections per host; a connection takes requests behind others only
+after it answered one reusable response, and the bytes that follow one response
+(`ResponseParser.take_trailing`) are the start of the next.
 
-A connection goes back to the pool only if the response was a complete 2xx ended by its own
-framing (Content-Length, chunked or bodiless — never read-until-close), HTTP/1.1 without
-``Connection: close`` (HTTP/1.0 only with ``Connection: keep-alive``), no byte arrived after
-its end (RFC 9112 §6.3: such bytes are discarded and the connection is closed), and nothing
-failed. A non-2xx response is not drained: its connection is closed. Bytes arriving on an idle
-connection close it too. A request sent on a reused connection that fails before any response
-byte (closed or reset: a stale keep-alive connection) is sent once more on a new connection,
-without counting an attempt (RFC 9112 §9.3.1); a fresh connection never gets this.
+A connection stays usable only if the response was a complete 2xx ended by its own framing
+(Content-Length, chunked or bodiless — never read-until-close), HTTP/1.1 without ``Connection:
+close`` on either side (HTTP/1.0 only with ``Connection: keep-alive``), and nothing failed; bytes
+after a response are discarded and the connection closed unless another request is waiting for
+them (RFC 9112 §6.3). A non-2xx response is not drained: its connection is closed. Bytes arriving
+on an idle connection close it too. A request that fails before any byte of its response
+arrived — sent on a reused connection (stale keep-alive), or queued behind another request whose
+response closed the connection — is sent once more, on another connection, without counting an
+attempt (RFC 9112 §9.3.1, §9.3.2); the first request on a fresh connection never gets this.
 
 ``--timeout`` bounds connect, send and the whole response of an attempt (the resend included);
-waiting for a pool slot is not part of it. Errors are translated like the ``asyncio`` engine's.
-Yields to the loop at: waiting for a pool slot, DNS (the loop's executor), connect, TLS
-handshake, waiting for the response, and `asyncio.sleep` for retry backoff.
+waiting for a pool slot is not part of it. An attempt that ends early (timeout, Ctrl-C) aborts its
+connection, since a late response would be read as the next one. Errors are translated like the
+``asyncio`` engine's. Yields to the loop at: waiting for a pool slot, DNS (the loop's executor),
+connect, TLS handshake, waiting for the response, and `asyncio.sleep` for retry backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+from collections import deque
+from collections.abc import Iterable
 from typing import cast
 
 from fetchall.engines.aio import run_jobs, run_loop
@@ -38,7 +46,8 @@ from fetchall.engines.translate import translate_exception
 from fetchall.errors import ConnectionLostError
 from fetchall.policy import Outcome, Request
 
-_KEEP_ALIVE = ("Connection", "keep-alive")
+_UNANSWERED = "server closed the connection without sending a response"
+_CUT_SHORT = "connection closed while the response was arriving"
 
 
 class _Exchange(Exchange):
@@ -47,91 +56,144 @@ class _Exchange(Exchange):
     __slots__ = ()
 
     def keeps_alive(self) -> bool:
-        """Whether this response leaves the connection reusable (see module docstring)."""
+        """Whether this response leaves the connection reusable (bytes after it aside: the
+        connection decides about those; see module docstring)."""
         parser = self.parser
         status = self.outcome.status
         if parser is None or status is None or not 200 <= status < 300 or not parser.done:
             return False
-        if parser.framing == "eof" or parser.trailing_bytes:
+        if parser.framing == "eof":
             return False
-        tokens = {
-            token.strip(" \t").lower()
-            for value in self.outcome.headers.get_all("connection")
-            for token in value.split(",")
-        }
-        if "close" in tokens:
+        sent = [
+            v for k, v in self.request.headers if k == "Connection" or k.lower() == "connection"
+        ]
+        if sent != ["keep-alive"] and "close" in _tokens(sent):
             return False
-        return self.http_version == "HTTP/1.1" or "keep-alive" in tokens
+        value = self.outcome.headers.get("connection")
+        if value is None:  # the usual case: nothing to split
+            return self.http_version == "HTTP/1.1"
+        received = _tokens([value])
+        return "close" not in received and (
+            self.http_version == "HTTP/1.1" or "keep-alive" in received
+        )
+
+
+def _tokens(values: Iterable[str]) -> set[str]:
+    """The lower-case tokens of ``Connection`` header values."""
+    return {token.strip(" \t").lower() for value in values for token in value.split(",")}
+
+
+class _Pending:
+    """One request sent on a connection, waiting for (the rest of) its response."""
+
+    __slots__ = ("exchange", "received", "resendable", "waiter")
+
+    def __init__(self, exchange: _Exchange, waiter: asyncio.Future[bool], resendable: bool):
+        self.exchange = exchange
+        self.waiter = waiter  # result: whether the connection stays reusable after it
+        self.received = False  # a byte of its response arrived
+        self.resendable = resendable  # unanswered, it may be sent again (see module docstring)
 
 
 class _Connection(asyncio.Protocol):
-    """One TCP (or TLS) connection; feeds the current exchange from ``data_received``."""
+    """One TCP (or TLS) connection; feeds its requests' exchanges in order."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self.received = False  # any byte of the current response arrived
-        self.extra = 0  # bytes that arrived after the current exchange was done
-        self._exchange: _Exchange | None = None
-        self._waiter: asyncio.Future[None] | None = None
+        self.pipelinable = False  # answered a reusable response (pool.PooledConnection)
+        self.served = 0  # responses completed on it
+        self._queue: deque[_Pending] = deque()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast("asyncio.Transport", transport)  # uvloop's is not a subclass
 
+    def send(self, exchange: _Exchange, data: bytes) -> _Pending:
+        """Send one request; its `_Pending` resolves when the response is complete."""
+        resendable = self.served > 0 or bool(self._queue)
+        pending = _Pending(exchange, asyncio.get_running_loop().create_future(), resendable)
+        if self.closed or self.transport is None:
+            pending.waiter.set_exception(ConnectionLostError(_UNANSWERED))
+            return pending
+        self._queue.append(pending)
+        self.transport.write(data)
+        return pending
+
     def data_received(self, data: bytes) -> None:
-        waiter = self._waiter
-        if waiter is None or waiter.done():
-            self.extra += len(data)
-            if self._exchange is None:  # unsolicited bytes on an idle connection
+        queue = self._queue
+        while data:
+            if not queue:  # unsolicited bytes (idle, or after the last response)
                 self.abort()
-            return
-        self.received = True
-        try:
-            if self._exchange is not None and self._exchange.feed(data):
-                waiter.set_result(None)
-        except Exception as exc:
-            waiter.set_exception(exc)
+                return
+            pending = queue[0]
+            pending.received = True
+            exchange = pending.exchange
+            try:
+                if not exchange.feed(data):
+                    return
+            except Exception as exc:
+                queue.popleft()
+                _resolve(pending.waiter, exc)
+                self.abort()
+                return
+            queue.popleft()
+            self.served += 1
+            parser = exchange.parser
+            data = parser.take_trailing() if parser is not None else b""
+            if not exchange.keeps_alive():
+                _resolve(pending.waiter, False)
+                self.abort()
+                return
+            self.pipelinable = True
+            _resolve(pending.waiter, not data or bool(queue))
 
     def eof_received(self) -> bool:
         return False  # the transport closes itself; connection_lost reports the EOF
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        waiter = self._waiter
-        if waiter is None or waiter.done():
-            return
-        if exc is not None:
-            waiter.set_exception(exc)
-            return
-        try:
-            assert self._exchange is not None
-            self._exchange.feed(b"")  # EOF: ends a read-until-close body, else raises
-            waiter.set_result(None)
-        except Exception as error:
-            waiter.set_exception(error)
-
-    async def exchange(self, exchange: _Exchange, data: bytes) -> None:
-        """Send ``data`` and wait until ``exchange`` needs no more bytes (raises on failure)."""
-        self._exchange = exchange
-        self.received = False
-        self.extra = 0
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
-        if self.closed or self.transport is None:
-            raise ConnectionLostError("server closed the connection without sending a response")
-        self.transport.write(data)
-        await waiter
-
-    def detach(self) -> None:
-        """The attempt is over: later bytes are unsolicited."""
-        self._exchange = None
-        self._waiter = None
+        queue = self._queue
+        if queue and queue[0].received:  # EOF inside a response: its framing decides
+            pending = queue.popleft()
+            if exc is not None:
+                _resolve(pending.waiter, exc)
+            else:
+                try:
+                    pending.exchange.feed(b"")  # ends a read-until-close body, else raises
+                    _resolve(pending.waiter, False)
+                except Exception as error:
+                    _resolve(pending.waiter, error)
+        self._fail_queue(exc)
 
     def abort(self) -> None:
-        """Close at once (idempotent)."""
+        """Close at once (idempotent); requests still queued fail as unanswered."""
         self.closed = True
-        self.detach()
+        self._fail_queue(None)
         if self.transport is not None:
             self.transport.abort()
+
+    def _fail_queue(self, exc: Exception | None) -> None:
+        """Fail every queued request: with ``exc`` (reset...) if given, else as unanswered (or
+        cut short, for one whose response had begun)."""
+        queue = self._queue
+        while queue:
+            pending = queue.popleft()
+            if exc is not None:
+                _resolve(pending.waiter, exc)
+            elif pending.received:
+                _resolve(pending.waiter, ConnectionLostError(_CUT_SHORT))
+            else:
+                _resolve(pending.waiter, ConnectionLostError(_UNANSWERED))
+
+
+def _resolve(waiter: asyncio.Future[bool], result: bool | BaseException) -> None:
+    """Settle ``waiter`` unless its attempt is already gone (cancelled)."""
+    if waiter.done():
+        return
+    if isinstance(result, BaseException):
+        waiter.set_exception(result)
+    else:
+        waiter.set_result(result)
 
 
 class _Engine:
@@ -154,17 +216,16 @@ class _Engine:
         return conn
 
     async def attempt(self, request: Request) -> Outcome:
-        """Perform one attempt (a stale pooled connection is resent once); never raises a
+        """Perform one attempt (an unanswered request is sent once more); never raises a
         `FetchError`."""
         env = self.env
         target = request.target
-        headers = tuple(h for h in request.headers if h[0].lower() != "connection")
-        exchange = _Exchange(
-            replace(request, headers=(*headers, _KEEP_ALIVE)), env.out, env.max_size
-        )
+        exchange = _Exchange(request, env.out, env.max_size)
         key: Key = (target.scheme, target.host_key)
         connect_limit = min(env.connect_timeout, env.timeout)
-        conn = await self.pool.acquire(key)  # waiting for a slot is not part of the attempt
+        pool = self.pool
+        conn = await pool.acquire(key)  # waiting for a slot is not part of the attempt
+        held = True  # this attempt holds a pool slot (conn None) or a use of conn
         connected = False
         resent = False
         try:
@@ -172,49 +233,50 @@ class _Engine:
                 async with asyncio.timeout(env.timeout):
                     data = exchange.request_bytes("HTTP/1.1")
                     while True:
-                        reused = conn is not None
                         if conn is None:
                             conn = await asyncio.wait_for(self.connect(request), connect_limit)
+                            pool.opened(key, conn)
                         connected = True
+                        pending = conn.send(exchange, data)
                         try:
-                            await conn.exchange(exchange, data)
+                            reusable = await pending.waiter
                             break
                         except (ConnectionLostError, ConnectionError):
-                            if not reused or resent or conn.received:
+                            if not pending.resendable or resent or pending.received:
                                 raise
-                        # A kept-alive connection the server had closed meanwhile: send again
-                        # on a new one (RFC 9112 §9.3.1). Not an attempt: nothing was answered.
+                        # Unanswered (stale keep-alive connection, or queued behind a response
+                        # that closed it): send again elsewhere. Not an attempt: nothing answered.
                         resent = True
-                        connected = False
-                        conn.abort()
-                        conn = None
+                        connected = held = False
+                        pool.release(key, conn, False)
                         exchange.discard()
                         exchange = _Exchange(exchange.request, env.out, env.max_size)
+                        conn = await pool.acquire(key)
+                        held = True
                 outcome = exchange.finish()
             except BaseException:
                 if conn is not None:
-                    conn.abort()
+                    conn.abort()  # a late response would be read as the next request's
                 raise
-            assert conn is not None
-            reusable = exchange.keeps_alive() and not conn.extra
-            conn.detach()
-            self.pool.release(key, conn, reusable)
-            conn = None
+            pool.release(key, conn, reusable)
             return outcome
         except Exception as exc:
-            self.pool.release(key, conn, False)
+            if held:
+                pool.release(key, conn, False)
             limit = env.timeout if connected else connect_limit
             return exchange.fail(
                 translate_exception(exc, target, connected=connected, timeout=limit)
             )
         except BaseException:
-            self.pool.release(key, conn, False)
+            if held:
+                pool.release(key, conn, False)
             exchange.discard()
             raise
 
 
 class KeepaliveEngine:
-    """asyncio Protocol, HTTP/1.1 persistent connections per host (uvloop when installed)."""
+    """asyncio Protocol, HTTP/1.1 persistent connections per host, optional pipelining (uvloop
+    when installed)."""
 
     name = "keepalive"
 
@@ -223,7 +285,7 @@ class KeepaliveEngine:
         run_loop(self._main(ctx))
 
     async def _main(self, ctx: RunContext) -> None:
-        pool: Pool[_Connection] = Pool(ctx.per_host, ctx.concurrency)
+        pool: Pool[_Connection] = Pool(ctx.per_host, ctx.concurrency, ctx.pipeline)
         engine = _Engine(ctx.env, pool)
         try:
             await run_jobs(ctx, engine.attempt)
