@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
-
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from typing import TYPE_CHECKING, TextIO
 
 from fetchall.result import Result
 from fetchall.runner import RunSummary
+
+if TYPE_CHECKING:  # rich is imported only when something is shown (~50 ms of start-up)
+    from rich.progress import Progress
 
 PLAIN_INTERVAL = 2.0
 MAX_FAILURES_SHOWN = 5
@@ -48,6 +47,9 @@ class ProgressView:
     def __enter__(self) -> ProgressView:
         self._started = self._last_line = time.monotonic()
         if self.enabled and self.stream.isatty():
+            from rich.console import Console
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
             self._rich = Progress(
                 SpinnerColumn(),
                 TextColumn("{task.description}"),
@@ -93,6 +95,9 @@ class ProgressView:
 
 def print_summary(summary: RunSummary, view: ProgressView, out_dir: str, report: str) -> None:
     """The end-of-run summary: totals, counts by status, the first failures."""
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
     state = "interrupted" if summary.interrupted else "done"
     console.print(
