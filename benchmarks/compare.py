@@ -452,6 +452,8 @@ def run_set(
             out = out_base / f"{client.set_name}-{label}-{slug(client.name)}"
             sample = measure(client, server, out, logs, round_no - args.warmup + 1, args.timeout)
             print_sample(sample, client, label)
+            if args.delete_each_run and not args.keep_output:
+                shutil.rmtree(out, ignore_errors=True)  # untimed; for RAM-backed --base-dir
             if timed:
                 samples.append(sample)
     return samples
@@ -671,6 +673,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     p.add_argument("--json", type=Path, default=HERE / "results.json")
     p.add_argument("--keep-output", action="store_true", help="do not delete the downloads")
+    p.add_argument(
+        "--delete-each-run",
+        action="store_true",
+        help="delete each run's downloads right after it is verified (needed with a tmpfs "
+        "--base-dir such as /dev/shm, which holds every run in RAM; on a disk, deleting "
+        "between runs slows the next creates, so the default keeps them to the end)",
+    )
     p.add_argument(
         "--variant",
         action="append",
