@@ -609,8 +609,14 @@ def results_markdown(
         "per round.",
         "- Whole processes timed with `os.wait4` (wall clock from spawn to exit; CPU = user+sys "
         "of the process and its children); an untimed `sync` before each run.",
-        "- Each run writes into a new directory on disk; all are deleted only after the "
-        "session. A run counts only if it exits 0 and leaves exactly the expected number of "
+        (
+            "- Each run writes into a new directory (under `--base-dir`), deleted right after "
+            "its verification (`--delete-each-run`)."
+            if args.delete_each_run
+            else "- Each run writes into a new directory on disk; all are deleted only after "
+            "the session."
+        ),
+        "A run counts only if it exits 0 and leaves exactly the expected number of "
         "files and bytes; otherwise it is listed as failed and not timed. Timeout per run: "
         f"{args.timeout:.0f} s.",
         "- Median and min–max over the verified runs; ratio = client median / curl median from "
