@@ -19,8 +19,10 @@ import sqlite3
 DEFAULT_LIMIT = 16_384
 """Entries kept in the dict before they spill (about 2 MB of Python objects)."""
 
-CACHE_KIB = 2048
-"""SQLite page cache of the spill database."""
+CACHE_KIB = 512
+"""SQLite page cache of the spill database (leaf pages come from the OS page cache, which is not
+the process's memory). 1,000,000 random keys into two maps, measured once on a busy machine:
+512 KiB took 8.8 s and grew RSS by 6.3 MiB; 2 MiB took 12.0 s and grew it by 9.2 MiB."""
 
 
 class DigestMap:

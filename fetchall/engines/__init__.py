@@ -97,8 +97,9 @@ ENGINES: dict[str, EngineInfo] = {
         EngineInfo(
             "keepalive",
             "fetchall.engines.keepalive:KeepaliveEngine",
-            "asyncio Protocol, HTTP/1.1 persistent connections per host (uvloop when installed)",
-            "hand-built HTTP/1.1 keep-alive",
+            "asyncio Protocol, HTTP/1.1 persistent connections per host, optional pipelining "
+            "(uvloop when installed)",
+            "hand-built HTTP/1.1 keep-alive and pipelining",
             True,
             "beyond the seeds: connection reuse",
             keep_alive=True,
