@@ -33,10 +33,11 @@ from fetchall.http.decoders import accept_encoding
 from fetchall.limits import HostLimiter
 from fetchall.options import FetchOptions
 from fetchall.output.paths import safe_relpath, url_to_relpath
-from fetchall.output.report import ReportWriter, read_report
+from fetchall.output.report import ReportWriter
 from fetchall.output.writer import BodyFile, OutputDir
 from fetchall.policy import Final, PolicySettings, plan
 from fetchall.result import Result
+from fetchall.resume import PreviousRun, aside_path
 from fetchall.urls import BadLine, Target, UrlLine, parse_url
 
 Source = Iterator[UrlLine | BadLine]
@@ -113,7 +114,7 @@ class Runner:
         self._extra: deque[str] = deque()
         self._source_drained = False
         self._seen = DigestMap()  # hash(url) of every URL taken; flat memory (digests.py)
-        self._done_before: dict[str, dict[str, object]] = {}
+        self._previous: PreviousRun | None = None  # --resume
         self._limiter: HostLimiter[tuple[Target, str]] = HostLimiter(
             opts.concurrency, opts.per_host
         )
@@ -185,13 +186,13 @@ class Runner:
         """Run the chosen engine to the end (or to Ctrl-C) and return the summary."""
         engine = create_engine(self.opts.engine)
         if self.opts.resume:
-            self._load_previous_report()
+            self._previous = PreviousRun.load(self.opts.report_path, self.out.root)
         started = time.monotonic()
         self._reserve_report_path()
         self._report = ReportWriter(self.opts.report_path)
         try:
-            for row in self._done_before.values():
-                self._report.write_row(row)
+            if self._previous is not None:
+                self._previous.copy_rows(self._report)
             engine.run(self)
         except KeyboardInterrupt:
             self.summary.interrupted = True
@@ -199,16 +200,19 @@ class Runner:
             self._finish_interrupted()
             self.out.remove_temps()
             self._seen.close()
+            if self._previous is not None:
+                self._previous.close()
             self._report.close()
             self.summary.elapsed = time.monotonic() - started
         return self.summary
 
     def _reserve_report_path(self) -> None:
         """Keep callback-chosen paths from overwriting a report that lives inside DIR."""
-        report = self.opts.report_path.resolve()
         root = self.out.root.resolve()
-        if report.is_relative_to(root):
-            self.out.reserve(report.relative_to(root).as_posix())
+        for path in (self.opts.report_path, aside_path(self.opts.report_path)):
+            report = path.resolve()
+            if report.is_relative_to(root):
+                self.out.reserve(report.relative_to(root).as_posix())
 
     def enqueue(self, url: str) -> None:
         """Add a URL to this run (from a callback); deduplicated like input lines."""
@@ -237,7 +241,7 @@ class Runner:
         if not self._seen.add(digest):
             self.summary.duplicates += 1
             return True
-        if target.url in self._done_before:
+        if self._previous is not None and target.url in self._previous:
             self.summary.resumed += 1
             return True
         self._limiter.offer(target.host_key, (target, entry.text))
@@ -354,21 +358,6 @@ class Runner:
             )
             self._emit(result)
         self._active.clear()
-
-    def _load_previous_report(self) -> None:
-        """For --resume: remember the previous run's ok rows whose files still exist."""
-        path = self.opts.report_path
-        if not path.is_file():
-            return
-        for row in read_report(path):
-            saved = row.get("path")
-            if row.get("ok") and isinstance(saved, str) and (self.out.root / saved).is_file():
-                final_url = row.get("url")
-                if isinstance(final_url, str):
-                    try:
-                        self._done_before[parse_url(final_url).url] = row
-                    except BadURLError:
-                        continue
 
 
 def _parse_entry(text: str, source: str, lineno: int) -> UrlLine | BadLine:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fetchrun import FAST
 
+import fetchall.digests
 from fetchall.api import fetch_all
 from fetchall.errors import UsageError
 from fetchall.server import ServerThread
@@ -73,3 +74,39 @@ def test_report_elsewhere_and_callback_cannot_overwrite_it(
     other = tmp_path / "elsewhere" / "r.jsonl"
     fetch_all([server.url("/json/2")], engine="blocking", out=tmp_path / "o", report=other, **FAST)
     assert rows(other)[0]["ok"] is True and not (tmp_path / "o" / "report.jsonl").exists()
+
+
+def test_resume_twice_keeps_every_saved_row(
+    server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resumed rows are carried over again by the next --resume (digests spilled to SQLite
+    here: 2 in memory), and the previous report moved aside is gone afterwards."""
+    monkeypatch.setattr(fetchall.digests, "DEFAULT_LIMIT", 2)
+    urls = [server.url(f"/bytes/{n}") for n in range(1, 7)]
+    fetch_all(urls[:3], engine="asyncio", out=tmp_path, **FAST)
+    second = fetch_all(urls, engine="asyncio", out=tmp_path, resume=True, **FAST)
+    assert second.resumed == 3 and second.ok == 3
+    server.stats.reset()
+    third = fetch_all(urls, engine="asyncio", out=tmp_path, resume=True, **FAST)
+    assert third.resumed == 6 and server.stats.requests == 0
+    report = rows(tmp_path / "report.jsonl")
+    assert sorted(str(r["url"]) for r in report) == sorted(urls)
+    assert not (tmp_path / "report.jsonl.previous").exists()
+
+
+def test_resume_merges_a_previous_report_left_by_a_crash(
+    server: ServerThread, tmp_path: Path
+) -> None:
+    """A crash while copying leaves REPORT.previous beside a partial new report: the next
+    --resume reads both, and writes each saved URL once."""
+    urls = [server.url(f"/bytes/{n}") for n in range(1, 5)]
+    fetch_all(urls, engine="asyncio", out=tmp_path, **FAST)
+    report = tmp_path / "report.jsonl"
+    lines = report.read_text(encoding="utf-8").splitlines(keepends=True)
+    (tmp_path / "report.jsonl.previous").write_text("".join(lines[:3]), encoding="utf-8")
+    report.write_text(lines[0] + lines[3].rstrip("\n"), encoding="utf-8")  # partial copy
+    server.stats.reset()
+    summary = fetch_all(urls, engine="asyncio", out=tmp_path, resume=True, **FAST)
+    assert summary.resumed == 4 and server.stats.requests == 0
+    assert sorted(str(r["url"]) for r in rows(report)) == sorted(urls)
+    assert not (tmp_path / "report.jsonl.previous").exists()
