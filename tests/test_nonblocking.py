@@ -128,7 +128,10 @@ def test_partial_sends_resume_where_they_stopped(
     assert saved(attempt.outcome) == b"ok"
     assert received == [attempt.exchange.request_bytes()]
     assert any(taken < offered for offered, taken in CountingSocket.sends), CountingSocket.sends
-    assert seen.count(("send", selectors.EVENT_WRITE)) >= 2, "never waited to send the rest"
+    # A partial send is followed by a wait for writability, then the rest. How many waits
+    # depends on scheduling: on a loaded machine the reader may drain so much meanwhile that
+    # one wait is enough (seen once under load), so at least one is what is asserted.
+    assert seen.count(("send", selectors.EVENT_WRITE)) >= 1, "never waited to send the rest"
 
 
 # ---------------------------------------------------------------- connect and addresses
