@@ -16,16 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fetchall.errors import ConnectionLostError, ProtocolError
+from fetchall.http.fields import parse_fields, parse_section
 from fetchall.http.headers import Headers
-from fetchall.http.parser import (
-    Data,
-    End,
-    Event,
-    Head,
-    ResponseParser,
-    _parse_fields,
-    _parse_section,
-)
+from fetchall.http.parser import Data, End, Event, Head, ResponseParser
 
 GARBAGE = b"HTTP/1.1 999 garbage\r\n\r\nxyz"
 
@@ -665,10 +658,10 @@ def test_fast_field_section_agrees_with_the_line_by_line_parser(section: bytes) 
     block = b"HTTP/1.1 200 OK\r\n" + section
     if b"\n\n" in block or b"\n\r\n" in block:
         return
-    fast = _parse_section(block, block.find(b"\n") + 1)
+    fast = parse_section(block, block.find(b"\n") + 1)
     if fast is None:
         return
-    assert fast == [(k.lower(), v) for k, v in _parse_fields(block.split(b"\n"), 1)]
+    assert fast == [(k.lower(), v) for k, v in parse_fields(block.split(b"\n"), 1)]
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from fetchall.errors import ConnectionLostError, ProtocolError
+from fetchall.http.fields import parse_fields, parse_section, short
 from fetchall.http.headers import Headers
 
 MAX_INTERIM = 16
@@ -58,10 +59,6 @@ class End:
 Event: TypeAlias = Head | Data | End
 """What `ResponseParser.feed` returns: one `Head`, then `Data` pieces, then `End`."""
 
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# A well-formed field line (token, colon, value without CR or NUL, optional final CR): the fast
-# path of `_parse_fields`; anything else (obs-fold, errors) takes the careful path.
-_FIELD_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([^\r\x00]*)\r?")
 _STATUS_LINE = re.compile(rb"(HTTP/1\.[01]) ([1-5][0-9][0-9])(?: ([^\r\x00]*))?")
 _STATUS_PREFIXES = (b"HTTP/1.0 ", b"HTTP/1.1 ")
 _BLOCK_END = re.compile(rb"\n\r?\n")
@@ -71,63 +68,6 @@ _DIGITS = re.compile(r"[0-9]{1,18}")
 # Parser states.
 _HEAD, _LENGTH, _UNTIL_EOF, _CHUNK_SIZE_LINE, _CHUNK_DATA, _CHUNK_END, _TRAILERS = range(7)
 _DONE, _FAILED = 7, 8
-
-
-def _short(line: bytes | bytearray) -> str:
-    return repr(bytes(line[:40])) + ("..." if len(line) > 40 else "")
-
-
-# The fast path of a whole field section: every line well formed (no obs-fold, CR only at the
-# end, no NUL), checked once over the decoded text, then split by one findall. Names are
-# token characters (ASCII), so decoding the section as latin-1 keeps names and values exact.
-_FIELDS_TEXT = re.compile(r"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\x00]*\r?\n)*")
-_FIELD_PAIR = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\r\n\x00]*)\r?\n")
-
-
-def _parse_section(block: bytes, start: int) -> list[tuple[str, str]] | None:
-    """The fields of ``block[start:]`` (lines without their final LF) with lower-case names, or
-    None if any line needs the careful path. Where both apply, the same as `_parse_fields` with
-    the names lower-cased."""
-    text = block[start:].decode("latin-1") + "\n"
-    if not _FIELDS_TEXT.fullmatch(text):
-        return None
-    return [(name.lower(), value.rstrip(" \t")) for name, value in _FIELD_PAIR.findall(text)]
-
-
-def _parse_fields(lines: list[bytes], start: int) -> list[tuple[str, str]]:
-    """Header (or trailer) field lines → ``(name, value)`` pairs; obs-fold is unfolded."""
-    fields: list[tuple[str, str]] = []
-    match = _FIELD_LINE.fullmatch
-    for i in range(start, len(lines)):
-        m = match(lines[i])
-        if m is None:
-            return _parse_fields_slow(lines, start)
-        fields.append((m[1].decode("ascii"), m[2].strip(b" \t").decode("latin-1")))
-    return fields
-
-
-def _parse_fields_slow(lines: list[bytes], start: int) -> list[tuple[str, str]]:
-    """`_parse_fields` for any input: unfolds obs-fold and names the first bad line."""
-    names: list[bytes] = []
-    values: list[bytes] = []
-    for i in range(start, len(lines)):
-        line = lines[i]
-        if line[-1:] == b"\r":
-            line = line[:-1]
-        if line[:1] in (b" ", b"\t"):
-            if not values:
-                raise ProtocolError(f"obsolete line folding before any header: {_short(line)}")
-            values[-1] = b" ".join(x for x in (values[-1], line.strip(b" \t")) if x)
-            continue
-        colon = line.find(b":")
-        if colon <= 0 or not _TOKEN.fullmatch(line, 0, colon):
-            raise ProtocolError(f"bad header line: {_short(line)}")
-        names.append(line[:colon])
-        values.append(line[colon + 1 :].strip(b" \t"))
-    for name, value in zip(names, values, strict=True):
-        if b"\0" in value or b"\r" in value:
-            raise ProtocolError(f"bad value for header {name.decode('ascii')!r}: {_short(value)}")
-    return [(n.decode("ascii"), v.decode("latin-1")) for n, v in zip(names, values, strict=True)]
 
 
 def _content_length(values: list[str]) -> int:
@@ -152,7 +92,7 @@ def _status_line(line: bytes | bytearray) -> tuple[str, int, str]:
         line = line[:-1]
     m = _STATUS_LINE.fullmatch(line)
     if m is None:
-        raise ProtocolError(f"bad status line: {_short(line)}")
+        raise ProtocolError(f"bad status line: {short(line)}")
     reason = m.group(3)
     return m.group(1).decode("ascii"), int(m.group(2)), reason.decode("latin-1") if reason else ""
 
@@ -322,7 +262,7 @@ class ResponseParser:
         k = min(len(buf), 9)
         start = buf[:k]
         if start != _STATUS_PREFIXES[0][:k] and start != _STATUS_PREFIXES[1][:k]:
-            raise ProtocolError(f"bad status line: {_short(buf)}")
+            raise ProtocolError(f"bad status line: {short(buf)}")
 
     def _split_lines(self, block: bytes, what: str) -> list[bytes]:
         lines = block.split(b"\n")
@@ -365,10 +305,10 @@ class ResponseParser:
         """The header fields of a head ``block`` (its first line is the status line)."""
         nl = block.find(b"\n")
         if nl >= 0 and block.count(b"\n") <= self._max_headers:
-            fields = _parse_section(block, nl + 1)
+            fields = parse_section(block, nl + 1)
             if fields is not None:
                 return Headers.from_lowercase(fields)
-        return Headers(_parse_fields(self._split_lines(block, "headers"), 1))
+        return Headers(parse_fields(self._split_lines(block, "headers"), 1))
 
     def _start_body(self, status: int, headers: Headers) -> None:
         if self._no_body or status in (204, 304):
@@ -416,7 +356,7 @@ class ResponseParser:
             line = line[:-1]
         m = _CHUNK_SIZE.fullmatch(line)
         if m is None:
-            raise ProtocolError(f"bad chunk size: {_short(line)}")
+            raise ProtocolError(f"bad chunk size: {short(line)}")
         size = int(m.group(1), 16)
         if size:
             self._remaining = size
@@ -442,6 +382,6 @@ class ResponseParser:
     def _trailers(self, data: bytes, pos: int) -> int:
         pos, block = self._block(data, pos)
         if block is not None:
-            _parse_fields(self._split_lines(block, "trailer fields"), 1)  # validated, discarded
+            parse_fields(self._split_lines(block, "trailer fields"), 1)  # validated, discarded
             self._state = _DONE
         return pos
