@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 from fetchrun import fetch
+from hostile import check_table
 from rawserver import RawConn, RawServer
+from test_hostile_encodings import ENCODINGS
+from test_hostile_framing import FRAMING, TIME, TIMEOUT
 
 from fetchall.api import fetch_all
 from fetchall.engines.pool import Pool
@@ -179,5 +182,41 @@ def test_pool_shares_only_pipelinable_connections_up_to_depth() -> None:
         assert await asyncio.wait_for(fourth, 1) is None
         pool.release(key, b, True)
         assert pool.open_connections == 2
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("table", ["framing", "time", "encodings"])
+def test_hostile_tables_with_pipelining(raw_server: RawServer, tmp_path: Path, table: str) -> None:
+    """Issue 5's hostile-server tables, every case in one run on one host with `--pipeline 4`:
+    the same verdicts as without pipelining (junk after a response, closes and resets must not
+    leak into the next request's answer)."""
+    settings: dict[str, object] = {"pipeline": 4}
+    if table == "time":
+        settings["timeout"] = TIMEOUT
+    cases = {"framing": FRAMING, "time": TIME, "encodings": ENCODINGS}[table]
+    _, problems = check_table(ENGINE, raw_server, cases, tmp_path, **settings)
+    assert not problems, "\n".join(problems)
+
+
+def test_pool_fresh_slot_replaces_an_idle_connection_and_sharing_can_stop() -> None:
+    async def scenario() -> None:
+        key = ("http", "h:80")
+        pool: Pool[FakeConn] = Pool(per_host=2, limit=50, depth=2)  # one connection per key
+        assert await pool.acquire(key) is None
+        a = FakeConn()
+        pool.opened(key, a)
+        a.pipelinable = True
+        assert await pool.acquire(key) is a  # shared
+        pool.stop_sharing(key)
+        waiting = asyncio.ensure_future(pool.acquire(key))
+        await asyncio.sleep(0)
+        assert not waiting.done()  # sharing stopped: a is busy, no slot left
+        pool.release(key, a, True)
+        pool.release(key, a, True)  # a is idle now
+        assert await asyncio.wait_for(waiting, 1) is a
+        pool.release(key, a, True)
+        assert await pool.acquire(key, fresh=True) is None  # idle a closed for the slot
+        assert a.closed and pool.open_connections == 1
 
     asyncio.run(scenario())

@@ -19,10 +19,14 @@ A connection stays usable only if the response was a complete 2xx ended by its o
 close`` on either side (HTTP/1.0 only with ``Connection: keep-alive``), and nothing failed; bytes
 after a response are discarded and the connection closed unless another request is waiting for
 them (RFC 9112 §6.3). A non-2xx response is not drained: its connection is closed. Bytes arriving
-on an idle connection close it too. A request that fails before any byte of its response
-arrived — sent on a reused connection (stale keep-alive), or queued behind another request whose
-response closed the connection — is sent once more, on another connection, without counting an
-attempt (RFC 9112 §9.3.1, §9.3.2); the first request on a fresh connection never gets this.
+on an idle connection close it too. A request that gets no answer — sent on a reused connection
+(stale keep-alive), or queued behind another request whose response closed the connection — or
+whose first bytes do not start a valid response (junk that followed the previous response on
+that connection) is sent once more, on a fresh connection of its own, without counting an
+attempt (RFC 9112 §9.3.1, §9.3.2); the first request on a fresh connection never gets this. Once
+a pipelined request had to be sent again, the pool stops pipelining to that host for the rest of
+the run (as browsers stopped pipelining to servers that mishandled it) — unless the response
+before it had ended the connection in order (``Connection: close``, or a non-2xx we do not drain).
 
 ``--timeout`` bounds connect, send and the whole response of an attempt (the resend included);
 waiting for a pool slot is not part of it. An attempt that ends early (timeout, Ctrl-C) aborts its
@@ -86,13 +90,17 @@ def _tokens(values: Iterable[str]) -> set[str]:
 class _Pending:
     """One request sent on a connection, waiting for (the rest of) its response."""
 
-    __slots__ = ("exchange", "received", "resendable", "waiter")
+    __slots__ = ("behind", "exchange", "orderly", "received", "resendable", "waiter")
 
-    def __init__(self, exchange: _Exchange, waiter: asyncio.Future[bool], resendable: bool):
+    def __init__(
+        self, exchange: _Exchange, waiter: asyncio.Future[bool], behind: bool, reused: bool
+    ):
         self.exchange = exchange
         self.waiter = waiter  # result: whether the connection stays reusable after it
         self.received = False  # a byte of its response arrived
-        self.resendable = resendable  # unanswered, it may be sent again (see module docstring)
+        self.behind = behind  # pipelined: sent while another request was waiting on the connection
+        self.resendable = behind or reused  # unanswered, it may be sent again (module docstring)
+        self.orderly = False  # unanswered because the response before it ended the connection
 
 
 class _Connection(asyncio.Protocol):
@@ -110,8 +118,8 @@ class _Connection(asyncio.Protocol):
 
     def send(self, exchange: _Exchange, data: bytes) -> _Pending:
         """Send one request; its `_Pending` resolves when the response is complete."""
-        resendable = self.served > 0 or bool(self._queue)
-        pending = _Pending(exchange, asyncio.get_running_loop().create_future(), resendable)
+        waiter = asyncio.get_running_loop().create_future()
+        pending = _Pending(exchange, waiter, behind=bool(self._queue), reused=self.served > 0)
         if self.closed or self.transport is None:
             pending.waiter.set_exception(ConnectionLostError(_UNANSWERED))
             return pending
@@ -133,7 +141,15 @@ class _Connection(asyncio.Protocol):
                     return
             except Exception as exc:
                 queue.popleft()
-                _resolve(pending.waiter, exc)
+                error: Exception = exc
+                if pending.resendable and exchange.outcome.status is None:
+                    # Bad bytes where the response to a request on a reused connection (or
+                    # behind another) should start: they may be junk that followed the previous
+                    # response, not this request's answer. Unanswered: it is sent again on a
+                    # fresh connection, which gives the real verdict.
+                    pending.received = False
+                    error = ConnectionLostError(_UNANSWERED)
+                _resolve(pending.waiter, error)
                 self.abort()
                 return
             queue.popleft()
@@ -142,6 +158,8 @@ class _Connection(asyncio.Protocol):
             data = parser.take_trailing() if parser is not None else b""
             if not exchange.keeps_alive():
                 _resolve(pending.waiter, False)
+                for behind in queue:  # announced (Connection: close) or our choice (non-2xx)
+                    behind.orderly = True
                 self.abort()
                 return
             self.pipelinable = True
@@ -248,10 +266,12 @@ class _Engine:
                         # that closed it): send again elsewhere. Not an attempt: nothing answered.
                         resent = True
                         connected = held = False
+                        if pending.behind and not pending.orderly:
+                            pool.stop_sharing(key)  # this host does not pipeline reliably
                         pool.release(key, conn, False)
                         exchange.discard()
                         exchange = _Exchange(exchange.request, env.out, env.max_size)
-                        conn = await pool.acquire(key)
+                        conn = await pool.acquire(key, fresh=True)
                         held = True
                 outcome = exchange.finish()
             except BaseException:

@@ -7,13 +7,16 @@ per connection: 1 without pipelining). `acquire` hands out, in this order: the m
 idle connection of the key (LIFO: the warmest, least likely to have been closed by the server);
 with ``depth > 1``, a busy connection that has already answered one reusable response
 (``pipelinable``) and has fewer than ``depth`` requests in flight; or a reserved slot for a new
-connection (the caller connects, then registers it with `opened`); else it waits. `release`
-ends one request's use: the last user puts a reusable connection back (idle) or aborts it and
-frees its slot; a non-reusable release aborts the connection for everyone on it. Each release
-wakes waiters of the key (up to ``depth``: an idle pipelinable connection can take that many).
-Idle connections count against a global cap (the run's concurrency): opening a connection when
-every slot is taken first aborts the oldest idle connection of any key, so open connections
-never exceed the concurrency. Only waiting in `acquire` yields to the event loop.
+connection (the caller connects, then registers it with `opened`); else it waits. A request
+being sent again asks for a ``fresh`` slot: it skips the first two (closing an idle connection of
+the key if that frees a slot); `stop_sharing` turns
+pipelining off for a key whose server mishandled it. `release` ends one request's use: the last
+user puts a reusable connection back (idle) or aborts it and frees its slot; a non-reusable
+release aborts the connection for everyone on it. Each release wakes waiters of the key (up to
+``depth``: an idle pipelinable connection can take that many). Idle connections count against a
+global cap (the run's concurrency): opening a connection when every slot is taken first aborts
+the oldest idle connection of any key, so open connections never exceed the concurrency. Only
+waiting in `acquire` yields to the event loop.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from typing import Generic, Protocol, TypeVar
+
+from fetchall.digests import DigestMap
 
 
 class PooledConnection(Protocol):
@@ -55,19 +60,24 @@ class Pool(Generic[C]):
         self._open: dict[Key, int] = {}
         self._total = 0
         self._waiters: dict[Key, deque[asyncio.Future[None]]] = {}
+        self._no_share = DigestMap()  # keys that stopped pipelining (flat memory: many hosts)
 
     @property
     def open_connections(self) -> int:
         """Connections open now (busy or idle), counting reserved slots."""
         return self._total
 
-    async def acquire(self, key: Key) -> C | None:
+    async def acquire(self, key: Key, *, fresh: bool = False) -> C | None:
         """A connection for one request of ``key``, or None: a slot is reserved, the caller
-        connects and calls `opened` (or `release` with None if connecting failed)."""
+        connects and calls `opened` (or `release` with None if connecting failed). With
+        ``fresh``, always a slot for a new connection (a request being sent again)."""
         while True:
-            conn = self._take_idle(key) or self._share(key)
-            if conn is not None:
-                return conn
+            if not fresh:
+                conn = self._take_idle(key) or self._share(key)
+                if conn is not None:
+                    return conn
+            elif self._open.get(key, 0) >= self.per_key and self._idle.get(key):
+                self._close_idle(key)  # a fresh connection takes the slot of an idle one
             if self._open.get(key, 0) < self.per_key:
                 if self._total >= self.limit and self._idle_order:
                     self._evict_oldest()
@@ -113,6 +123,11 @@ class Pool(Generic[C]):
             self._forget(key)
             self._wake(key, 1)
 
+    def stop_sharing(self, key: Key) -> None:
+        """Pipelining to ``key`` failed (a request queued behind another went unanswered):
+        from now on its connections take one request at a time."""
+        self._no_share.add(hash(key))
+
     def close_all(self) -> None:
         """Abort every idle connection (end of run)."""
         for conn in list(self._idle_order):
@@ -131,8 +146,11 @@ class Pool(Generic[C]):
             self._forget(key)  # the server closed it while idle
         return None
 
+    def _close_idle(self, key: Key) -> None:
+        self._drop_idle(key, self._idle[key][0])  # the oldest of the key
+
     def _share(self, key: Key) -> C | None:
-        if self.depth == 1:
+        if self.depth == 1 or hash(key) in self._no_share:
             return None
         busy = self._busy.get(key)
         if busy:
@@ -152,6 +170,10 @@ class Pool(Generic[C]):
 
     def _evict_oldest(self) -> None:
         conn, key = next(iter(self._idle_order.items()))
+        self._drop_idle(key, conn)
+
+    def _drop_idle(self, key: Key, conn: C) -> None:
+        """Abort an idle connection and free its slot."""
         del self._idle_order[conn]
         idle = self._idle[key]
         idle.remove(conn)
