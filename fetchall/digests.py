@@ -9,12 +9,18 @@ database. So a run of 10,000 URLs never touches SQLite, and a run of 1,000,000 k
 number of entries. Used for the runner's seen-URL set and the output directory's claims.
 
 Keys and values are signed 64-bit integers (`hash()` of a str, or a blake2b digest).
-Not thread-safe: callers that share one instance across threads hold their own lock.
+Not thread-safe: callers that share one instance across threads hold their own lock. If SQLite
+fails (no writable temp directory, disk full), the map says so once on the ``fetchall`` logger
+and keeps everything in memory (doubling the limit before the next try): a run never stops for
+it, memory just grows again.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+
+_log = logging.getLogger("fetchall")
 
 DEFAULT_LIMIT = 16_384
 """Entries kept in the dict before they spill (about 2 MB of Python objects)."""
@@ -28,13 +34,13 @@ the process's memory). 1,000,000 random keys into two maps, measured once on a b
 class DigestMap:
     """``int -> int`` mapping: a dict up to ``limit`` entries, a temporary SQLite table beyond."""
 
-    __slots__ = ("_db", "_limit", "_mem", "_spilled")
+    __slots__ = ("_db", "_first_limit", "_limit", "_mem", "_spilled")
 
     def __init__(self, limit: int | None = None) -> None:
         limit = DEFAULT_LIMIT if limit is None else limit  # read now: tests lower it
         if limit < 1:
             raise ValueError("limit must be positive")
-        self._limit = limit
+        self._limit = self._first_limit = limit
         self._mem: dict[int, int] = {}
         self._db: sqlite3.Connection | None = None
         self._spilled = 0
@@ -43,7 +49,11 @@ class DigestMap:
         """The value stored for ``key``, or None."""
         value = self._mem.get(key)
         if value is None and self._db is not None:
-            row = self._db.execute("SELECT v FROM d WHERE k = ?", (key,)).fetchone()
+            try:
+                row = self._db.execute("SELECT v FROM d WHERE k = ?", (key,)).fetchone()
+            except sqlite3.Error as exc:  # e.g. an I/O error reading the temporary file
+                _log.warning("fetchall: cannot read the spill database: %s", exc)
+                return None
             if row is not None:
                 return int(row[0])
         return value
@@ -77,18 +87,27 @@ class DigestMap:
             self._db = None
 
     def _spill(self) -> None:
-        db = self._db
-        if db is None:
-            db = self._db = _open_spill_db()
-        db.execute("BEGIN")  # one transaction for the whole batch
         try:
-            db.executemany(
-                "INSERT OR REPLACE INTO d (k, v) VALUES (?, ?)", sorted(self._mem.items())
-            )
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            db = self._db
+            if db is None:
+                db = self._db = _open_spill_db()
+            db.execute("BEGIN")  # one transaction for the whole batch
+            try:
+                db.executemany(
+                    "INSERT OR REPLACE INTO d (k, v) VALUES (?, ?)", sorted(self._mem.items())
+                )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._limit == self._first_limit:
+                _log.warning(
+                    "fetchall: cannot spill to a temporary SQLite file (%s); keeping it in memory",
+                    exc,
+                )
+            self._limit *= 2
+            return
         self._spilled += len(self._mem)
         self._mem = {}
 

@@ -3,6 +3,8 @@ against a plain dict model, and wired into dedupe and output claims."""
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -95,3 +97,21 @@ def test_output_claims_survive_a_spill(tmp_path: Path, monkeypatch: pytest.Monke
     again = out.commit(body, "f0.bin", "http://other/f0.bin")
     assert again != "f0.bin" and again.startswith("f0~")
     assert (tmp_path / "out" / "f0.bin").read_bytes() == b"x"
+
+
+def test_sqlite_failure_keeps_entries_in_memory(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No usable temp directory (or a full disk) must not stop a run: one warning, then the
+    map simply keeps everything in memory."""
+
+    def broken() -> sqlite3.Connection:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(fetchall.digests, "_open_spill_db", broken)
+    m = DigestMap(limit=2)
+    with caplog.at_level(logging.WARNING, logger="fetchall"):
+        assert all(m.add(k) for k in range(20))
+    assert m.spilled == 0 and all(k in m for k in range(20)) and not m.add(5)
+    warnings = [r for r in caplog.records if "cannot spill" in r.getMessage()]
+    assert len(warnings) == 1
