@@ -2,11 +2,12 @@
 
 Strategy: the previous report is moved aside to ``REPORT.previous`` (if an earlier resumed run
 was interrupted while copying, the aside file is still there: the report's rows are appended to
-it first) and then read twice, lazily, never held in memory: `PreviousRun.load` remembers, as
-digests in a `DigestMap`, the normalised URLs of its ok rows whose saved file still exists;
-`PreviousRun.copy_rows`, once the new report is open, copies exactly those rows into it (each URL
-once) and deletes the aside file. A crash can leave the aside file behind only during the copy,
-and the next ``--resume`` reads it again, so no saved row is ever lost.
+it first) and then read twice, lazily, never held in memory: `PreviousRun.load` remembers, in a
+`DigestMap`, the normalised URL of each ok row whose saved file still exists (the first such row
+per URL, by a digest of its path); `PreviousRun.copy_rows`, once the new report is open, copies
+exactly those rows into it, without looking at the files again, and deletes the aside file. A
+crash can leave the aside file behind only during the copy, and the next ``--resume`` reads it
+again, so no saved row is ever lost.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fetchall.output.report import ReportWriter, read_report
 from fetchall.urls import parse_url
 
 ASIDE_SUFFIX = ".previous"
+_COPIED = -1  # value of a URL whose row was copied: ``hash()`` of a str is never -1
 
 
 class PreviousRun:
@@ -49,43 +51,39 @@ class PreviousRun:
         except OSError as exc:
             raise UsageError(f"cannot move the previous report aside: {exc}") from None
         previous = cls(aside, out_root)
-        for key, _row in previous._saved_rows():
-            previous._saved.add(key)
+        saved = previous._saved
+        for key, path, _row in previous._ok_rows():
+            if key not in saved and (out_root / path).is_file():
+                saved[key] = hash(path)
         return previous
 
     def __contains__(self, url: str) -> bool:
         """Whether the normalised ``url`` was saved by the previous run."""
         return hash(url) in self._saved
 
-    def copy_rows(self, writer: ReportWriter) -> int:
-        """Write the saved rows (each URL once) to the new report; delete the aside file."""
-        written = DigestMap()
-        count = 0
-        try:
-            for key, row in self._saved_rows():
-                if key in self._saved and written.add(key):
-                    writer.write_row(row)
-                    count += 1
-        finally:
-            written.close()
+    def copy_rows(self, writer: ReportWriter) -> None:
+        """Write the saved rows (each URL once: the row `load` chose) to the new report; delete
+        the aside file."""
+        saved = self._saved
+        for key, path, row in self._ok_rows():
+            if saved.get(key) == hash(path):
+                writer.write_row(row)
+                saved[key] = _COPIED
         with contextlib.suppress(OSError):
             self.aside.unlink()
-        return count
 
     def close(self) -> None:
         """Forget the digests (idempotent)."""
         self._saved.close()
 
-    def _saved_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        """(digest of the normalised URL, row) for every ok row whose file still exists."""
+    def _ok_rows(self) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        """(digest of the normalised URL, saved path, row) for every ok row."""
         for row in read_report(self.aside):
-            saved, url = row.get("path"), row.get("url")
-            if not (row.get("ok") and isinstance(saved, str) and isinstance(url, str)):
-                continue
-            if not (self._root / saved).is_file():
+            path, url = row.get("path"), row.get("url")
+            if not (row.get("ok") and isinstance(path, str) and isinstance(url, str)):
                 continue
             try:
-                yield hash(parse_url(url).url), row
+                yield hash(parse_url(url).url), path, row
             except BadURLError:
                 continue
 
