@@ -9,10 +9,10 @@ with ``depth > 1``, a busy connection that has already answered one reusable res
 (``pipelinable``) and has fewer than ``depth`` requests in flight; or a reserved slot for a new
 connection (the caller connects, then registers it with `opened`); else it waits. A request
 being sent again asks for a ``fresh`` slot: it skips the first two (closing an idle connection of
-the key if that frees a slot); `stop_sharing` turns
-pipelining off for a key whose server mishandled it. `release` ends one request's use: the last
-user puts a reusable connection back (idle) or aborts it and frees its slot; a non-reusable
-release aborts the connection for everyone on it. Each release wakes waiters of the key (up to
+the key if that frees a slot); `stop_sharing` turns pipelining off for a key whose server
+mishandled it. `release` ends one request's use: the last user puts a reusable connection back
+(idle) or aborts it and frees its slot; a non-reusable release aborts the connection for
+everyone on it. Each release wakes waiters of the key (up to
 ``depth``: an idle pipelinable connection can take that many). Idle connections count against a
 global cap (the run's concurrency): opening a connection when every slot is taken first aborts
 the oldest idle connection of any key, so open connections never exceed the concurrency. Only

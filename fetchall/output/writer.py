@@ -63,7 +63,7 @@ MAX_TRIES = 8
 _O_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 FLUSH_AT = 64 * 1024
 """A body's pieces are gathered up to this many bytes before one ``os.write``."""
-_RESERVED_KEY = -1  # claim value of paths reserved with `OutputDir.reserve`
+_RESERVED_KEY = -1  # claim of reserved paths: no key's ``hash()`` (of a str) is ever -1
 
 
 class BodyFile:
