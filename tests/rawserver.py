@@ -43,9 +43,25 @@ class RawConn:
 
     def read_head(self) -> bytes:
         """Read until CRLFCRLF (bounded size and time); return what was read."""
+        data = self._receive(1, HEAD_TIMEOUT)
+        end = data.find(b"\r\n\r\n")
+        self.request = data[: end + 4] if end >= 0 else data
+        parts = self.request.split(b"\r\n", 1)[0].split(b" ")
+        self.path = parts[1].decode("latin-1") if len(parts) >= 2 else ""
+        return self.request
+
+    def read_heads(self, count: int, timeout: float = 5.0) -> list[bytes]:
+        """Read until ``count`` request heads arrived, pipelined requests being allowed to come
+        together (bounded size and time); return the complete heads."""
+        data = self._receive(count, timeout)
+        return [head + b"\r\n\r\n" for head in data.split(b"\r\n\r\n")[:-1]]
+
+    def _receive(self, heads: int, timeout: float) -> bytes:
+        """Read until ``heads`` CRLFCRLFs arrived, EOF, the stop event, ``timeout`` seconds or
+        `HEAD_LIMIT` bytes."""
         data = b""
-        deadline = time.monotonic() + HEAD_TIMEOUT
-        while b"\r\n\r\n" not in data and len(data) < HEAD_LIMIT:  # bounded by size and time
+        deadline = time.monotonic() + timeout
+        while data.count(b"\r\n\r\n") < heads and len(data) < HEAD_LIMIT:  # bounded
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._stop.is_set():
                 break
@@ -58,11 +74,7 @@ class RawConn:
                 break
             data += chunk
         self.sock.settimeout(None)
-        end = data.find(b"\r\n\r\n")
-        self.request = data[: end + 4] if end >= 0 else data
-        parts = self.request.split(b"\r\n", 1)[0].split(b" ")
-        self.path = parts[1].decode("latin-1") if len(parts) >= 2 else ""
-        return self.request
+        return data
 
     def send(self, data: bytes) -> None:
         """Send all of data (raises OSError if the client went away; the server swallows it)."""

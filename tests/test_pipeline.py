@@ -5,7 +5,6 @@ by the parser, and requests left unanswered when a connection closes are sent ag
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,23 +35,6 @@ def path_of(head: bytes) -> bytes:
     return head.split(b" ", 2)[1]
 
 
-def read_heads(conn: RawConn, count: int, timeout: float = 5.0) -> list[bytes]:
-    """Read until ``count`` request heads arrived (bounded in time); they may come together."""
-    data = b""
-    deadline = time.monotonic() + timeout
-    while data.count(b"\r\n\r\n") < count and time.monotonic() < deadline:
-        conn.sock.settimeout(max(deadline - time.monotonic(), 0.01))
-        try:
-            chunk = conn.sock.recv(65536)
-        except TimeoutError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    conn.sock.settimeout(None)
-    return [h + b"\r\n\r\n" for h in data.split(b"\r\n\r\n")[:-1]]
-
-
 def pipelined_script(answer: Callable[[list[bytes]], bytes]) -> Callable[[RawConn], None]:
     """First connection: answer the first request alone (the connection becomes pipelinable),
     then read the next three requests and write ``answer(heads)`` in one go. Any later
@@ -63,14 +45,14 @@ def pipelined_script(answer: Callable[[list[bytes]], bytes]) -> Callable[[RawCon
         connections.append(conn)
         if len(connections) == 1:
             conn.send(ok(path_of(conn.request)))
-            heads = read_heads(conn, 3)
+            heads = conn.read_heads(3)
             assert len(heads) == 3, heads
             conn.send(answer(heads))
-            read_heads(conn, 1, timeout=1.0)  # linger so the client closes first
+            conn.read_heads(1, timeout=1.0)  # linger so the client closes first
             return
         conn.send(ok(path_of(conn.request)))
         while True:
-            heads = read_heads(conn, 1, timeout=2.0)
+            heads = conn.read_heads(1, timeout=2.0)
             if not heads:
                 return
             conn.send(ok(path_of(heads[0])))
