@@ -18,7 +18,7 @@ it, memory just grows again.
 from __future__ import annotations
 
 import logging
-import sqlite3
+from collections.abc import Iterable
 
 _log = logging.getLogger("fetchall")
 
@@ -42,20 +42,14 @@ class DigestMap:
             raise ValueError("limit must be positive")
         self._limit = self._first_limit = limit
         self._mem: dict[int, int] = {}
-        self._db: sqlite3.Connection | None = None
+        self._db: _SpillTable | None = None
         self._spilled = 0
 
     def get(self, key: int) -> int | None:
         """The value stored for ``key``, or None."""
         value = self._mem.get(key)
         if value is None and self._db is not None:
-            try:
-                row = self._db.execute("SELECT v FROM d WHERE k = ?", (key,)).fetchone()
-            except sqlite3.Error as exc:  # e.g. an I/O error reading the temporary file
-                _log.warning("fetchall: cannot read the spill database: %s", exc)
-                return None
-            if row is not None:
-                return int(row[0])
+            return self._db.get(key)
         return value
 
     def __contains__(self, key: int) -> bool:
@@ -87,19 +81,12 @@ class DigestMap:
             self._db = None
 
     def _spill(self) -> None:
+        import sqlite3
+
         try:
-            db = self._db
-            if db is None:
-                db = self._db = _open_spill_db()
-            db.execute("BEGIN")  # one transaction for the whole batch
-            try:
-                db.executemany(
-                    "INSERT OR REPLACE INTO d (k, v) VALUES (?, ?)", sorted(self._mem.items())
-                )
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+            if self._db is None:
+                self._db = _SpillTable()
+            self._db.put_all(sorted(self._mem.items()))
         except sqlite3.Error as exc:
             if self._limit == self._first_limit:
                 _log.warning(
@@ -112,12 +99,42 @@ class DigestMap:
         self._mem = {}
 
 
-def _open_spill_db() -> sqlite3.Connection:
-    # check_same_thread=False: the output directory commits under its own lock from whichever
-    # thread coordinates; the connection is never used by two threads at once.
-    db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode = OFF")
-    db.execute("PRAGMA synchronous = OFF")
-    db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-    db.execute("CREATE TABLE d (k INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
-    return db
+class _SpillTable:
+    """The SQLite side of a `DigestMap`: one private temporary table ``d (k, v)``. ``sqlite3`` is
+    imported on the first spill only: most runs never spill (it costs ~4 ms of start-up)."""
+
+    def __init__(self) -> None:
+        import sqlite3
+
+        self._error = sqlite3.Error
+        # check_same_thread=False: the output directory commits under its own lock from
+        # whichever thread coordinates; the connection is never used by two threads at once.
+        db = self._db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode = OFF")
+        db.execute("PRAGMA synchronous = OFF")
+        db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        db.execute("CREATE TABLE d (k INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
+
+    def get(self, key: int) -> int | None:
+        """The stored value, or None (also when the table cannot be read: logged)."""
+        try:
+            row = self._db.execute("SELECT v FROM d WHERE k = ?", (key,)).fetchone()
+        except self._error as exc:  # e.g. an I/O error reading the temporary file
+            _log.warning("fetchall: cannot read the spill database: %s", exc)
+            return None
+        return None if row is None else int(row[0])
+
+    def put_all(self, items: Iterable[tuple[int, int]]) -> None:
+        """Insert or replace ``items`` in one transaction (raises `sqlite3.Error`)."""
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            db.executemany("INSERT OR REPLACE INTO d (k, v) VALUES (?, ?)", items)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close and so delete the temporary database."""
+        self._db.close()

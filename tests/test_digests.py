@@ -105,10 +105,10 @@ def test_sqlite_failure_keeps_entries_in_memory(
     """No usable temp directory (or a full disk) must not stop a run: one warning, then the
     map simply keeps everything in memory."""
 
-    def broken() -> sqlite3.Connection:
+    def broken() -> None:
         raise sqlite3.OperationalError("unable to open database file")
 
-    monkeypatch.setattr(fetchall.digests, "_open_spill_db", broken)
+    monkeypatch.setattr(fetchall.digests, "_SpillTable", broken)
     m = DigestMap(limit=2)
     with caplog.at_level(logging.WARNING, logger="fetchall"):
         assert all(m.add(k) for k in range(20))
