@@ -30,8 +30,9 @@ def builtin_server() -> Iterator[ServerThread]:
 
 @pytest.fixture
 def server(builtin_server: ServerThread) -> ServerThread:
-    """The session server with its stats and /flaky counters reset for this test."""
+    """The session server with its stats, /flaky counters and robots.txt reset for this test."""
     builtin_server.stats.reset()
+    builtin_server.robots.clear()
     return builtin_server
 
 

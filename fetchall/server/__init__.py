@@ -4,16 +4,12 @@
 `thread` runs it on a private event loop in a daemon thread.
 """
 
-from fetchall.server.app import (
-    ServerSettings,
-    ServerStats,
-    body_bytes,
-    iter_body,
-    make_app,
-)
+from fetchall.server.app import ServerSettings, body_bytes, iter_body, make_app
+from fetchall.server.stats import RobotsFile, ServerStats
 from fetchall.server.thread import ServerThread, demo_urls, serve_forever
 
 __all__ = [
+    "RobotsFile",
     "ServerSettings",
     "ServerStats",
     "ServerThread",

@@ -6,8 +6,9 @@ stacked in application order), `chunked=1`, `type=` and `latency=`. Bodies are g
 from a repeating printable pattern in 64 KiB pieces and compressed on the fly, so even a 1 GiB
 body never sits in memory (a compressed body sent with Content-Length is compressed up front,
 yielding to the loop between pieces; the pattern compresses about a thousandfold). A
-middleware counts requests and applies the configured latency; a wrapped protocol factory
-counts accepted TCP connections (see `thread.py`).
+middleware counts requests (with server-side start times) and applies the configured latency; a
+wrapped protocol factory counts accepted TCP connections (see `thread.py`). ``/robots.txt``
+serves whatever the server's `RobotsFile` holds (404 by default).
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ import json
 import math
 import random
 import string
-import threading
 import zlib
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
 from aiohttp import HttpVersion11, web
 from aiohttp.typedefs import Handler
+
+from fetchall.server.stats import RobotsFile, ServerStats
 
 ALPHABET = (string.ascii_letters + string.digits).encode("ascii")
 PIECE = 64 * 1024
@@ -71,61 +72,6 @@ class ServerSettings:
         if not self.jitter:
             return self.latency
         return max(0.0, self.latency + random.uniform(-self.jitter, self.jitter))
-
-
-class ServerStats:
-    """Thread-safe counters of what the server saw; readable from any thread.
-
-    `reset()` also forgets the `/flaky` counters, so each test can reuse keys.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests = 0  # requests received since the last reset
-        self.active = 0  # requests in flight right now
-        self.max_active = 0  # peak simultaneous in-flight requests since the last reset
-        self.connections = 0  # TCP connections accepted since the last reset
-        self._by_path: Counter[str] = Counter()
-        self._flaky: Counter[str] = Counter()
-
-    @property
-    def by_path(self) -> Counter[str]:
-        """A snapshot: request count per path (without query)."""
-        with self._lock:
-            return Counter(self._by_path)
-
-    def reset(self) -> None:
-        """Zero the counters (peak restarts at the current in-flight count)."""
-        with self._lock:
-            self.requests = 0
-            self.max_active = self.active
-            self.connections = 0
-            self._by_path.clear()
-            self._flaky.clear()
-
-    def request_started(self, path: str) -> None:
-        """Record the start of one request."""
-        with self._lock:
-            self.requests += 1
-            self.active += 1
-            self.max_active = max(self.max_active, self.active)
-            self._by_path[path] += 1
-
-    def request_finished(self) -> None:
-        """Record the end of one request."""
-        with self._lock:
-            self.active -= 1
-
-    def connection_accepted(self) -> None:
-        """Record one accepted TCP connection."""
-        with self._lock:
-            self.connections += 1
-
-    def flaky_hit(self, key: str) -> int:
-        """Count one request for a /flaky key; return how many it has had (1 for the first)."""
-        with self._lock:
-            self._flaky[key] += 1
-            return self._flaky[key]
 
 
 # ---------------------------------------------------------------- query parsing and encoding
@@ -329,20 +275,32 @@ async def _links(request: web.Request) -> web.StreamResponse:
     return await _send(request, _small(page.encode(), "text/html; charset=utf-8"))
 
 
-def make_app(settings: ServerSettings, stats: ServerStats) -> web.Application:
+def make_app(
+    settings: ServerSettings, stats: ServerStats, robots: RobotsFile | None = None
+) -> web.Application:
     """Build the test application: routes, latency and request counting."""
+    robots_file = robots or RobotsFile()
 
     async def flaky(request: web.Request) -> web.StreamResponse:
         k = _int_param(request.match_info["k"], "k", 1, MAX_COUNT)
         if stats.flaky_hit(request.match_info["key"]) >= k:
             return await _send(request, _small(body_bytes(32), "application/octet-stream"))
+        code = _int_param(request.query.get("status", "503"), "status", 429, 503)
+        if code not in (429, 503):
+            raise _bad("status must be 429 or 503")
         wait = request.query.get("retry_after")
         headers = {} if wait is None else {"Retry-After": _header_value(wait, "retry_after")}
-        return await _send(request, _small(b"try again\n", "text/plain"), 503, headers)
+        return await _send(request, _small(b"try again\n", "text/plain"), code, headers)
+
+    async def robots_txt(request: web.Request) -> web.StreamResponse:
+        status, text, location = robots_file.status, robots_file.text, robots_file.location
+        headers = {} if location is None else {"Location": location}
+        body = _small(text.encode(), "text/plain; charset=utf-8")
+        return await _send(request, body, status, headers)
 
     @web.middleware
     async def count_and_delay(request: web.Request, handler: Handler) -> web.StreamResponse:
-        stats.request_started(request.path)
+        stats.request_started(request.path, request.path_qs)
         try:
             raw = request.query.get("latency")
             delay = settings.delay() if raw is None else _float_param(raw, "latency", MAX_LATENCY)
@@ -363,6 +321,7 @@ def make_app(settings: ServerSettings, stats: ServerStats) -> web.Application:
             web.get("/headers", _headers),
             web.get("/json/{id}", _json),
             web.get("/links/{n}", _links),
+            web.get("/robots.txt", robots_txt),
         ]
     )
     return app
