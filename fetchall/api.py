@@ -15,7 +15,7 @@ from typing import Any
 from fetchall.callbacks import Callback, CallbackRegistry, default_registry
 from fetchall.errors import BadURLError, UsageError
 from fetchall.fdlimit import raise_open_file_limit
-from fetchall.options import FetchOptions
+from fetchall.options import FetchOptions, parse_rate
 from fetchall.result import Result
 from fetchall.runner import Runner, RunSummary
 from fetchall.urllists import check_url_lists, read_url_lists
@@ -31,6 +31,7 @@ def fetch_all(
     url_files: Sequence[str] = (),
     callbacks: CallbackRegistry | Mapping[str, Callback] | None = None,
     on_result: Callable[[Result], None] | None = None,
+    on_start: Callable[[Runner], None] | None = None,
     options: FetchOptions | None = None,
     **settings: Any,
 ) -> RunSummary:
@@ -38,11 +39,14 @@ def fetch_all(
 
     ``settings`` are `FetchOptions` fields (``engine="asyncio"``, ``out="downloads"``,
     ``concurrency=50``, ``per_host=8``, ``timeout=300``, ``retries=2``, ``max_size=10_000_000``,
-    ``headers=[("Authorization", "Bearer x")]`` ...). ``callbacks`` maps host patterns to
+    ``headers=[("Authorization", "Bearer x")]``, ``rate=2`` or ``rate="30/m"`` (request starts
+    per second per host), ``robots=True`` ...). ``callbacks`` maps host patterns to
     functions (default: those registered with ``@on_host``). ``on_result`` is called with every
-    `Result` as it is written to the report. Returns a `RunSummary`; bad options raise
-    `UsageError` before anything is fetched. The open-file soft limit is raised to what
-    ``concurrency`` needs; if it cannot be, a warning goes to the ``fetchall`` logger.
+    `Result` as it is written to the report; ``on_start`` with the `Runner` before the first
+    request (a progress display reads `Runner.host_status` from it). Returns a `RunSummary`;
+    bad options raise `UsageError` before anything is fetched. The open-file soft limit is
+    raised to what ``concurrency`` needs; if it cannot be, a warning goes to the ``fetchall``
+    logger.
     """
     opts = build_options(options, settings)
     check_url_lists(url_files)
@@ -50,7 +54,10 @@ def fetch_all(
     registry = _registry(callbacks)
     source = chain(_from_strings(urls), read_url_lists(url_files))
     listeners = (on_result,) if on_result is not None else ()
-    return Runner(opts, source, callbacks=registry, listeners=listeners).run()
+    runner = Runner(opts, source, callbacks=registry, listeners=listeners)
+    if on_start is not None:
+        on_start(runner)
+    return runner.run()
 
 
 def build_options(base: FetchOptions | None, settings: Mapping[str, Any]) -> FetchOptions:
@@ -64,6 +71,8 @@ def build_options(base: FetchOptions | None, settings: Mapping[str, Any]) -> Fet
             changes[name] = Path(changes[name])
     if "headers" in changes:
         changes["headers"] = tuple(tuple(pair) for pair in changes["headers"])
+    if isinstance(changes.get("rate"), str):
+        changes["rate"] = parse_rate(changes["rate"])
     return (base or FetchOptions()).with_changes(**changes).validated()
 
 

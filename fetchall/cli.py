@@ -63,6 +63,10 @@ def fetch(
     retry_backoff: Annotated[
         float, typer.Option(help="First retry delay in seconds (doubles, jittered).")
     ] = 0.5,
+    retry_after_cap: Annotated[
+        float,
+        typer.Option(help="Longest Retry-After obeyed (s); a longer one fails the host's URLs."),
+    ] = 60.0,
     max_redirects: Annotated[int, typer.Option(help="Redirects to follow at most.")] = 10,
     max_size: Annotated[
         str | None, typer.Option(help="Largest decoded body, e.g. 10M, 1.5G.")
@@ -76,6 +80,13 @@ def fetch(
         bool, typer.Option("--insecure", "-k", help="Do not verify TLS certificates.")
     ] = False,
     cacert: Annotated[Path | None, typer.Option(help="Trust this CA bundle (PEM).")] = None,
+    rate: Annotated[
+        str | None,
+        typer.Option(help="Request starts per host at most: 2, 0.5, 2/s, 30/m, 1/5s."),
+    ] = None,
+    robots: Annotated[
+        bool, typer.Option("--robots/--no-robots", help="Obey robots.txt (with Crawl-delay).")
+    ] = False,
     callbacks: Annotated[
         Path | None, typer.Option(help="Python file with @on_host callbacks.")
     ] = None,
@@ -92,13 +103,15 @@ def fetch(
     """Fetch every URL in the URL-list files (the default command)."""
     from fetchall.api import build_options, fetch_all
     from fetchall.callbacks import CallbackRegistry, load_callbacks_file
-    from fetchall.options import DEFAULT_USER_AGENT, parse_header, parse_size
+    from fetchall.options import DEFAULT_USER_AGENT, parse_header, parse_rate, parse_size
     from fetchall.progress import ProgressView, print_summary
 
     settings = dict(
         engine=engine, out=out, report=report, concurrency=concurrency, per_host=per_host,
         timeout=timeout, connect_timeout=connect_timeout, retries=retries,
-        retry_backoff=retry_backoff, max_redirects=max_redirects,
+        retry_backoff=retry_backoff, retry_after_cap=retry_after_cap,
+        max_redirects=max_redirects, rate=parse_rate(rate) if rate is not None else None,
+        robots=robots,
         max_size=parse_size(max_size) if max_size is not None else None,
         headers=tuple(parse_header(h) for h in header or ()),
         user_agent=user_agent if user_agent is not None else DEFAULT_USER_AGENT,
@@ -109,7 +122,13 @@ def fetch(
     if insecure and not quiet:
         print("fetchall: warning: --insecure: TLS certificates are NOT verified", file=sys.stderr)
     with ProgressView(enabled=not (quiet or no_progress)) as view:
-        summary = fetch_all(url_files=url_files, options=opts, callbacks=registry, on_result=view)
+        summary = fetch_all(
+            url_files=url_files,
+            options=opts,
+            callbacks=registry,
+            on_result=view,
+            on_start=view.watch,
+        )
     if not quiet:
         print_summary(summary, view, str(opts.out), str(opts.report_path))
     raise typer.Exit(summary.exit_code)

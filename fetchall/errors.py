@@ -92,6 +92,20 @@ class HTTPStatusError(FetchError):
     error_type = "http_status"
 
 
+class RobotsError(FetchError):
+    """robots.txt disallows the URL (or the host's robots.txt could not be read: RFC 9309
+    §2.3.1.4 then disallows everything); the URL was not requested."""
+
+    error_type = "robots"
+
+
+class CooldownError(FetchError):
+    """The host asked (Retry-After) for a pause longer than ``--retry-after-cap``; the URL was
+    not requested, rather than requested earlier than the server asked."""
+
+    error_type = "cooldown"
+
+
 class CallbackError(FetchError):
     """A per-host callback raised or returned something invalid."""
 

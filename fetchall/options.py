@@ -47,6 +47,25 @@ def parse_size(text: str) -> int:
     return size
 
 
+_NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
+_RATE_RE = re.compile(rf"\s*{_NUMBER}\s*(?:/\s*{_NUMBER}?\s*([a-z]+))?\s*", re.IGNORECASE)
+_RATE_UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hour": 3600.0}
+
+
+def parse_rate(text: str) -> float:
+    """Parse a request rate into starts per second: ``2``, ``0.5``, ``2/s``, ``30/m``,
+    ``1/5s`` (one per 5 seconds), ``100/h``."""
+    match = _RATE_RE.fullmatch(text)
+    unit = (match.group(3) or "s").lower() if match else ""
+    if not match or unit not in _RATE_UNITS:
+        raise UsageError(f"invalid rate {text!r} (examples: 2, 0.5, 2/s, 30/m, 1/5s)")
+    count = float(match.group(1))
+    seconds = float(match.group(2) or 1) * _RATE_UNITS[unit]
+    if count <= 0 or seconds <= 0:
+        raise UsageError(f"invalid rate {text!r}: must be greater than zero")
+    return count / seconds
+
+
 def parse_header(text: str) -> tuple[str, str]:
     """Parse a ``-H "Name: value"`` option into a validated pair."""
     name, sep, value = text.partition(":")
@@ -83,6 +102,10 @@ class FetchOptions:
     resume: bool = False
     max_waiting: int = 10_000
     pipeline: int = 1
+    rate: float | None = None
+    """Request starts per second per host at most (None: no limit)."""
+    robots: bool = False
+    """Obey robots.txt (fetched once per origin; see README)."""
 
     @property
     def report_path(self) -> Path:
@@ -102,6 +125,10 @@ class FetchOptions:
         _non_negative_float("retry-after-cap", self.retry_after_cap)
         if self.max_size is not None:
             _positive_int("max-size", self.max_size)
+        if self.rate is not None:
+            _rate(self.rate)
+        if not isinstance(self.robots, bool):
+            raise UsageError(f"robots must be True or False, got {self.robots!r}")
         for name, value in self.headers:
             parse_header(f"{name}: {value}")
         if self.cacert is not None:
@@ -158,6 +185,15 @@ def _non_negative_float(name: str, value: float) -> None:
         raise UsageError(f"--{name} must be a finite number >= 0, got {value!r}")
     if value > MAX_SECONDS:
         raise UsageError(f"--{name} must be at most {MAX_SECONDS:.0f} seconds, got {value!r}")
+
+
+def _rate(value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise UsageError(f"--rate must be a finite number of requests per second, got {value!r}")
+    if value <= 0:
+        raise UsageError(f"--rate must be greater than zero, got {value!r}")
+    if 1 / value > MAX_SECONDS:
+        raise UsageError(f"--rate must allow a request every {MAX_SECONDS:.0f} seconds at least")
 
 
 def _check_cacert(path: Path) -> None:

@@ -5,14 +5,22 @@ engine performs one HTTP exchange and sends back an `Outcome`) or `Sleep(seconds
 waits in its own style and sends back ``None``), and finally returns a `Final`. Blocking engines
 drive it with a plain loop, callback engines step it from callbacks, coroutine engines with
 ``await``/``yield from``. The wall clock (for Retry-After dates) and randomness are injected.
+
+Politeness towards a host goes through an optional `Pacer` (the runner's, over the limiter):
+before every attempt after the first (retries, redirect hops) the plan asks it for a start slot
+and sleeps until then, or ends if the pacer forbids the request; after every attempt it tells
+the pacer what the host answered (429/503 and its Retry-After start a host-wide cooldown). A
+``Retry-After`` longer than ``retry_after_cap`` is never shortened: the URL fails at once.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
 from fetchall.errors import FetchError, HTTPStatusError, RedirectError
 from fetchall.http.headers import Headers
@@ -20,6 +28,8 @@ from fetchall.urls import Target, resolve_redirect
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+COOLDOWN_STATUSES = frozenset({429, 503})
+"""Statuses that make the whole host wait (`Pacer.observe`), not only the URL that got them."""
 CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 MAX_BACKOFF = 30.0
 
@@ -31,6 +41,9 @@ class Request:
     target: Target
     headers: tuple[tuple[str, str], ...]
     method: str = "GET"
+    body_limit: int | None = None
+    """Read at most this many decoded body bytes and keep them as the whole body (robots.txt,
+    RFC 9309 §2.5); None: the run's ``--max-size`` applies (a larger body is an error)."""
 
 
 _NO_HEADERS = Headers()
@@ -99,6 +112,20 @@ class PolicySettings:
     extra_headers: tuple[tuple[str, str], ...] = ()
     connection: str = "close"
     """The default ``Connection`` header: ``keep-alive`` for engines that reuse connections."""
+    body_limit: int | None = None
+    """`Request.body_limit` of every request of the plan."""
+
+
+class Pacer(Protocol):
+    """Host-wide politeness consulted by `plan` (implemented by the runner over the limiter)."""
+
+    def reserve(self, target: Target) -> float | FetchError:
+        """Book a request start at ``target``'s host for a follow-up attempt: the seconds to
+        wait first (0 = now), or the error that forbids the request."""
+
+    def observe(self, target: Target, status: int | None, retry_after: float | None) -> None:
+        """Report what ``target``'s host answered (``status`` None: no response), with the
+        seconds its ``Retry-After`` asked for, uncapped."""
 
 
 def build_request(target: Target, settings: PolicySettings, *, credentials: bool = True) -> Request:
@@ -121,7 +148,7 @@ def build_request(target: Target, settings: PolicySettings, *, credentials: bool
         ("Connection", settings.connection),
     ]
     headers = [(k, v) for k, v in defaults if k.lower() not in overridden] + user
-    return Request(target=target, headers=tuple(headers))
+    return Request(target=target, headers=tuple(headers), body_limit=settings.body_limit)
 
 
 def backoff_delay(retry_number: int, base: float, rng: random.Random) -> float:
@@ -131,18 +158,24 @@ def backoff_delay(retry_number: int, base: float, rng: random.Random) -> float:
     return min(delay * (0.5 + rng.random()), MAX_BACKOFF)
 
 
-def retry_after_delay(value: str | None, now: float, cap: float) -> float | None:
-    """Seconds asked for by a ``Retry-After`` header (delta-seconds or HTTP-date), capped."""
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """Seconds asked for by a ``Retry-After`` header (delta-seconds or HTTP-date, relative to the
+    wall-clock ``now``), uncapped (``inf`` for absurd numbers); None if absent or malformed."""
     if value is None:
         return None
     value = value.strip()
     if value.isascii() and value.isdigit():  # not "²" or "３", which isdigit() accepts
-        return min(float(value), cap)
+        return float(value) if len(value) < 300 else math.inf
     try:
         when: float = parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return min(max(when - now, 0.0), cap)
+    return max(when - now, 0.0)
+
+
+def describe_seconds(seconds: float) -> str:
+    """``99999999`` → ``"99,999,999 s"``, for messages about waits."""
+    return f"{seconds:,.0f} s" if seconds < 1e15 else "more than 10^15 s"
 
 
 def plan(
@@ -151,20 +184,33 @@ def plan(
     *,
     rng: random.Random | None = None,
     now: Callable[[], float] = lambda: 0.0,
+    pacer: Pacer | None = None,
 ) -> Generator[Step, Outcome | None, Final]:
-    """Decide every attempt, sleep and redirect for one URL; see the module docstring."""
+    """Decide every attempt, sleep and redirect for one URL; see the module docstring. The
+    first attempt starts at once (the limiter admitted it); ``pacer`` paces the others."""
     rng = rng or random.Random()
     origin = (target.scheme, target.host, target.port)
     request = build_request(target, settings)
     visited = {target.url}
     attempts = redirects = retries = 0
     while True:
+        if pacer is not None and attempts:
+            wait = pacer.reserve(request.target)
+            if isinstance(wait, FetchError):
+                return Final(request, None, wait, attempts, redirects)
+            if wait > 0:
+                yield Sleep(wait)
         attempts += 1
         outcome = yield Attempt(request, attempts)
         assert outcome is not None, "engines must send an Outcome after an Attempt"
         error = outcome.error
-        status = outcome.status
-        if error is None and status in REDIRECT_STATUSES:
+        status = outcome.status if error is None else None
+        asked = None
+        if status in RETRY_STATUSES:
+            asked = retry_after_seconds(outcome.headers.get("retry-after"), now())
+        if pacer is not None:
+            pacer.observe(request.target, status, asked)
+        if status in REDIRECT_STATUSES:
             try:
                 next_target = _redirect_target(
                     request.target, outcome, visited, redirects, settings
@@ -177,20 +223,29 @@ def plan(
             same_origin = (next_target.scheme, next_target.host, next_target.port) == origin
             request = build_request(next_target, settings, credentials=same_origin)
             continue
-        retryable = (error is not None and error.retryable) or (
-            error is None and status in RETRY_STATUSES
-        )
+        retryable = (error is not None and error.retryable) or status in RETRY_STATUSES
         if retryable and retries < settings.retries:
+            if asked is not None and asked > settings.retry_after_cap:
+                return Final(
+                    request, outcome, _too_long(outcome, asked, settings), attempts, redirects
+                )
             retries += 1
-            delay = backoff_delay(retries, settings.retry_backoff, rng)
-            asked = retry_after_delay(
-                outcome.headers.get("retry-after"), now(), settings.retry_after_cap
+            yield Sleep(
+                asked if asked is not None else backoff_delay(retries, settings.retry_backoff, rng)
             )
-            yield Sleep(asked if asked is not None else delay)
             continue
-        if error is None and status is not None and not 200 <= status < 300:
+        if status is not None and not 200 <= status < 300:
             error = HTTPStatusError(f"HTTP {status} {outcome.reason}".rstrip())
         return Final(request, outcome, error, attempts, redirects)
+
+
+def _too_long(outcome: Outcome, asked: float, settings: PolicySettings) -> HTTPStatusError:
+    """The error of a URL whose server asked for a wait beyond the cap (not shortened)."""
+    head = f"HTTP {outcome.status} {outcome.reason}".rstrip()
+    return HTTPStatusError(
+        f"{head}: Retry-After asks for {describe_seconds(asked)}, more than "
+        f"--retry-after-cap {settings.retry_after_cap:g} s"
+    )
 
 
 def _redirect_target(

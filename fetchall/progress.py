@@ -3,22 +3,27 @@
 Strategy: a `ProgressView` is a result listener. On a terminal it drives a rich live display
 (the total is unknown, because URL lists are read lazily, so it shows counts and rates); when
 output is not a terminal it prints a plain line at most every few seconds. Both print to stderr;
-the summary goes to stdout.
+the summary goes to stdout. Given the runner (`watch`), the line also says how many hosts are
+held back (cooling down after a 429/503, waiting for their rate slot, waiting for robots.txt);
+that is read in the coordinating thread, when a result arrives, at most every `REFRESH` seconds.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
+from fetchall.politeness import HostStatus
 from fetchall.result import Result
-from fetchall.runner import RunSummary
+from fetchall.runner import Runner, RunSummary
 
 if TYPE_CHECKING:  # rich is imported only when something is shown (~50 ms of start-up)
     from rich.progress import Progress
 
 PLAIN_INTERVAL = 2.0
+REFRESH = 0.1
 MAX_FAILURES_SHOWN = 5
 
 
@@ -43,6 +48,13 @@ class ProgressView:
         self._last_line = self._started
         self._rich: Progress | None = None
         self._task: object = None
+        self._host_status: Callable[[], HostStatus] | None = None
+        self._hosts = HostStatus(0, 0, 0)
+        self._next_refresh = 0.0
+
+    def watch(self, runner: Runner) -> None:
+        """Show how many of ``runner``'s hosts are held back (`fetch_all`'s ``on_start``)."""
+        self._host_status = runner.host_status
 
     def __enter__(self) -> ProgressView:
         self._started = self._last_line = time.monotonic()
@@ -77,20 +89,41 @@ class ProgressView:
                 self.failures.append(result)
         if not self.enabled:
             return
+        now = time.monotonic()
+        if now < self._next_refresh:
+            return
+        self._next_refresh = now + REFRESH
+        if self._host_status is not None:
+            self._hosts = self._host_status()
         if self._rich is not None:
             self._rich.update(self._task, description=self._line())  # type: ignore[arg-type]
             return
-        now = time.monotonic()
         if now - self._last_line >= PLAIN_INTERVAL:
             self._last_line = now
             print(f"fetchall: {self._line()}", file=self.stream, flush=True)
 
     def _line(self) -> str:
         elapsed = max(time.monotonic() - self._started, 1e-9)
-        return (
+        line = (
             f"{self.done} done, {self.ok} ok, {self.failed} failed, "
             f"{human_bytes(self.bytes)}, {self.done / elapsed:.1f} req/s"
         )
+        held = hosts_held(self._hosts)
+        return f"{line}; hosts {held}" if held else line
+
+
+def hosts_held(status: HostStatus) -> str:
+    """``"2 cooling down, 1 rate-limited"`` ("" if no host is held back)."""
+    parts = [
+        f"{count} {what}"
+        for count, what in (
+            (status.cooling, "cooling down"),
+            (status.rate_limited, "rate-limited"),
+            (status.robots_pending, "awaiting robots.txt"),
+        )
+        if count
+    ]
+    return ", ".join(parts)
 
 
 def print_summary(summary: RunSummary, view: ProgressView, out_dir: str, report: str) -> None:
@@ -110,6 +143,13 @@ def print_summary(summary: RunSummary, view: ProgressView, out_dir: str, report:
         extras.append(f"{summary.duplicates} duplicate lines skipped")
     if summary.resumed:
         extras.append(f"{summary.resumed} already fetched (--resume)")
+    if summary.robots_requests:
+        extras.append(
+            f"{summary.robots_blocked} disallowed by robots.txt "
+            f"({summary.robots_requests} robots.txt requests)"
+        )
+    if summary.cooldowns:
+        extras.append(f"{summary.cooldowns} host cooldowns (429/503)")
     if extras:
         console.print("; ".join(extras))
     if summary.by_status:

@@ -1,12 +1,14 @@
-"""The runner: reads URL sources lazily, dedupes, admits jobs through the limiter, and turns each
-engine's `Final` into a saved file and one report row.
+"""The runner: reads URL sources lazily, dedupes, admits jobs through politeness and the
+limiter, and turns each engine's `Final` into a saved file and one report row.
 
 Strategy: engines pull work (`next_job`) and push results (`complete`), always from the
 coordinating thread, so callbacks, the output directory and the report need no locks. The source
 is pulled only while the limiter has room and nothing is ready, so memory grows with concurrency
-(plus a bounded waiting buffer), never with the length of the URL list. Ctrl-C: the engine's
-in-flight work unwinds, their temp files are removed, in-flight URLs get an ``interrupted`` row,
-and the report is closed.
+(plus a bounded waiting buffer), never with the length of the URL list. When hosts wait for their
+rate slot or a cooldown, `next_due` tells the engine when to ask again. Rate, cooldowns and
+robots.txt are `fetchall.politeness`'s; a robots.txt job comes back here like any job and is
+handed over to it. Ctrl-C: the engine's in-flight work unwinds, their temp files are removed,
+in-flight URLs get an ``interrupted`` row, and the report is closed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import count
 
 from fetchall.callbacks import SKIP, CallbackRegistry, Response
@@ -35,9 +37,11 @@ from fetchall.options import FetchOptions
 from fetchall.output.paths import safe_relpath, url_to_relpath
 from fetchall.output.report import ReportWriter
 from fetchall.output.writer import BodyFile, OutputDir
-from fetchall.policy import Final, PolicySettings, plan
+from fetchall.policy import MAX_BACKOFF, Final, PolicySettings, plan
+from fetchall.politeness import HostStatus, Item, Politeness
 from fetchall.result import Result
 from fetchall.resume import PreviousRun, aside_path
+from fetchall.robots import BODY_LIMIT
 from fetchall.urls import BadLine, Target, UrlLine, parse_url
 
 Source = Iterator[UrlLine | BadLine]
@@ -53,6 +57,9 @@ class RunSummary:
     failed: int = 0
     duplicates: int = 0
     resumed: int = 0
+    robots_blocked: int = 0
+    robots_requests: int = 0
+    cooldowns: int = 0
     bytes: int = 0
     elapsed: float = 0.0
     interrupted: bool = False
@@ -80,7 +87,7 @@ class RunSummary:
 class _Job:
     target: Target
     key: str
-    text: str
+    text: str | None  # None: the robots.txt of the target's origin (no report row)
     plan: PlanGen
     started: float
 
@@ -115,8 +122,18 @@ class Runner:
         self._source_drained = False
         self._seen = DigestMap()  # hash(url) of every URL taken; flat memory (digests.py)
         self._previous: PreviousRun | None = None  # --resume
-        self._limiter: HostLimiter[tuple[Target, str]] = HostLimiter(
-            opts.concurrency, opts.per_host
+        self._limiter: HostLimiter[Item] = HostLimiter(
+            opts.concurrency,
+            opts.per_host,
+            interval=1.0 / opts.rate if opts.rate else 0.0,
+            backoff=opts.retry_backoff,
+            max_backoff=MAX_BACKOFF,
+        )
+        self._polite = Politeness(
+            self._limiter,
+            robots=opts.robots,
+            user_agent=opts.user_agent,
+            retry_after_cap=opts.retry_after_cap,
         )
         self._active: dict[int, _Job] = {}
         self._callbacks = callbacks or CallbackRegistry()
@@ -131,6 +148,8 @@ class Runner:
             extra_headers=opts.headers,
             connection="keep-alive" if ENGINES[opts.engine].keep_alive else "close",
         )
+        # RFC 9309 §2.3.1.2, §2.5: five redirects, the first 500 KiB
+        self._robots_settings = replace(self._settings, max_redirects=5, body_limit=BODY_LIMIT)
         self._rng = random.Random()
         self._ids = count()
         self._report: ReportWriter | None = None
@@ -138,28 +157,42 @@ class Runner:
     # ---- the engine-facing contract (engines.base.RunContext) ----
 
     def next_job(self) -> _Job | None:
-        """A job that may start now, or None (see `HostLimiter`)."""
+        """A job that may start now, or None (see `HostLimiter`; `next_due` says when to ask
+        again if hosts wait for time)."""
+        polite = self._polite
+        if polite.refusals_pending:
+            self._emit_refused(polite.take_refused())
         limiter = self._limiter
-        while (
-            not limiter.has_ready()
-            and limiter.active < self.concurrency
-            and limiter.waiting < self.opts.max_waiting
-            and self._pull_one()
-        ):
-            pass
-        popped = limiter.pop_ready()
-        if popped is None:
-            return None
+        now = time.monotonic()
+        while (popped := limiter.pop_ready(now)) is None:
+            if not (
+                limiter.active < self.concurrency
+                and limiter.waiting + polite.parked < self.opts.max_waiting
+                and self._pull_one()
+            ):
+                return None
         key, (target, text) = popped
+        robots = text is None
         job = _Job(
             target=target,
             key=key,
             text=text,
-            plan=plan(target, self._settings, rng=self._rng, now=time.time),
-            started=time.monotonic(),
+            plan=plan(
+                target,
+                self._robots_settings if robots else self._settings,
+                rng=self._rng,
+                now=time.time,
+                pacer=None if robots else polite,
+            ),
+            started=now,
         )
         self._active[id(job)] = job
         return job
+
+    def next_due(self) -> float | None:
+        """When (`time.monotonic`) a host waiting for its rate slot or the end of a cooldown
+        becomes due, or None: engines with nothing else to wait for sleep until then."""
+        return self._limiter.next_due()
 
     @property
     def finished(self) -> bool:
@@ -170,6 +203,8 @@ class Runner:
             and limiter.waiting == 0
             and self._source_drained
             and not self._extra
+            and self._polite.parked == 0
+            and not self._polite.refusals_pending
         )
 
     def complete(self, job: Job, final: Final) -> None:
@@ -177,8 +212,15 @@ class Runner:
         assert isinstance(job, _Job)
         del self._active[id(job)]
         self._limiter.release(job.key)
+        if job.text is None:
+            self._emit_refused(self._polite.robots_finished(job.target, final))
+            return
         result = self._result_for(job, final)
         self._emit(result)
+
+    def host_status(self) -> HostStatus:
+        """Hosts held back right now by cooldowns, rates and robots.txt (for progress)."""
+        return self._polite.host_status()
 
     # ---- running ----
 
@@ -204,6 +246,10 @@ class Runner:
                 self._previous.close()
             self._report.close()
             self.summary.elapsed = time.monotonic() - started
+            polite = self._polite
+            self.summary.robots_blocked = polite.robots_blocked
+            self.summary.robots_requests = polite.robots_requests
+            self.summary.cooldowns = polite.cooldowns
         return self.summary
 
     def _reserve_report_path(self) -> None:
@@ -244,10 +290,13 @@ class Runner:
         if self._previous is not None and target.url in self._previous:
             self.summary.resumed += 1
             return True
-        self._limiter.offer(target.host_key, (target, entry.text))
+        refusal = self._polite.admit(target, entry.text)
+        if refusal is not None:
+            self._emit_refused([((target, entry.text), refusal)])
         return True
 
     def _result_for(self, job: _Job, final: Final) -> Result:
+        assert job.text is not None
         outcome = final.outcome
         result = Result(
             url=job.text,
@@ -330,6 +379,17 @@ class Runner:
         )
         self._emit(result)
 
+    def _emit_refused(self, refused: list[tuple[Item, FetchError]]) -> None:
+        """Rows for URLs that were not requested (robots.txt, a cooldown beyond the cap)."""
+        for (target, text), error in refused:
+            result = Result(
+                url=text or target.url,
+                engine=self.opts.engine,
+                error_type=error.error_type,
+                error=str(error),
+            )
+            self._emit(result)
+
     def _emit(self, result: Result) -> None:
         summary = self.summary
         if result.ok:
@@ -348,6 +408,8 @@ class Runner:
         """Give every in-flight URL an ``interrupted`` row."""
         for job in list(self._active.values()):
             job.plan.close()
+            if job.text is None:  # robots.txt: no row of its own
+                continue
             error = InterruptedFetchError("interrupted before this URL finished")
             result = Result(
                 url=job.text,

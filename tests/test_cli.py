@@ -120,6 +120,15 @@ def test_comments_only_is_exit_0(tmp_path: Path) -> None:
         ["--cacert", "/no/such/ca.pem"],
         ["--callbacks", "/no/such/hooks.py"],
         ["--concurrency", "many"],
+        ["--rate", "0"],
+        ["--rate", "-2"],
+        ["--rate", "inf"],
+        ["--rate", "nan"],
+        ["--rate", "fast"],
+        ["--rate", "2/fortnight"],
+        ["--rate", "1/0s"],
+        ["--retry-after-cap", "-1"],
+        ["--retry-after-cap", "nan"],
         ["--no-such-option"],
     ],
 )
@@ -133,6 +142,29 @@ def test_bad_options_exit_2_with_one_line(
     assert_no_traceback(proc)
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert server.stats.requests == 0 and not (out / "report.jsonl").exists()
+
+
+def test_politeness_options_and_summary(server: ServerThread, tmp_path: Path) -> None:
+    server.robots.serve("User-agent: fetchall\nDisallow: /json/\n")
+    urls = url_file(
+        tmp_path,
+        server.url("/bytes/1"),
+        server.url("/bytes/2"),
+        server.url("/json/1"),
+        server.url("/flaky/cli/2?status=429&retry_after=0"),
+    )
+    out = tmp_path / "o"
+    args = ["--robots", "--rate", "20/s", "--retry-after-cap", "5", "-e", "asyncio"]
+    proc = cli(str(urls), "-o", str(out), "--no-progress", *args)
+    assert proc.returncode == 1, proc.stderr  # the robots.txt-blocked URL counts as failed
+    assert_no_traceback(proc)
+    assert "1 disallowed by robots.txt (1 robots.txt requests)" in proc.stdout, proc.stdout
+    assert "1 host cooldowns (429/503)" in proc.stdout
+    rows = {row["url"]: row for row in map(json.loads, (out / "report.jsonl").open())}
+    blocked = rows[server.url("/json/1")]
+    assert blocked["error_type"] == "robots" and blocked["status"] is None
+    assert blocked["error"] == "disallowed by robots.txt: Disallow: /json/"
+    assert server.stats.by_path["/robots.txt"] == 1 and "/json/1" not in server.stats.by_path
 
 
 def test_unreadable_url_file_exits_2(tmp_path: Path) -> None:

@@ -69,11 +69,18 @@ def test_retries_exhausted(engine: str, server: ServerThread, tmp_path: Path) ->
     assert not result.ok and result.status == 503 and result.attempts == 2
 
 
-def test_huge_retry_after_is_capped(engine: str, server: ServerThread, tmp_path: Path) -> None:
+def test_retry_after_beyond_the_cap_fails_at_once(
+    engine: str, server: ServerThread, tmp_path: Path
+) -> None:
+    """Never earlier than the server asked: a wait beyond the cap is not shortened and retried,
+    the URL fails at once saying what was asked."""
     url = server.url(f"/flaky/{engine}-cap/2?retry_after=86400")
     started = time.monotonic()
     result = fetch(engine, [url], tmp_path, retries=1, retry_after_cap=0.2).one()
-    assert result.ok and result.attempts == 2
+    assert not result.ok and result.attempts == 1 and result.status == 503
+    assert result.error_type == "http_status"
+    assert "86,400 s" in str(result.error) and "--retry-after-cap 0.2 s" in str(result.error)
+    assert server.stats.by_path[f"/flaky/{engine}-cap/2"] == 1
     assert time.monotonic() - started < 10  # a bound against hanging, not a timing assertion
 
 

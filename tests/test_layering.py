@@ -1,4 +1,5 @@
-"""The protocol core, the policy and the limiter do no I/O: they import no I/O module."""
+"""The protocol core, the policy, the limiter and the robots.txt rules do no I/O: they import no
+I/O module (and the limiter reads no clock: it is given the time)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ PURE = [
     *sorted((PACKAGE / "http").glob("*.py")),
     PACKAGE / "policy.py",
     PACKAGE / "limits.py",
+    PACKAGE / "robots.py",
     PACKAGE / "urls.py",
     PACKAGE / "output" / "paths.py",
 ]

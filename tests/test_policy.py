@@ -16,7 +16,7 @@ from fetchall.policy import (
     backoff_delay,
     build_request,
     plan,
-    retry_after_delay,
+    retry_after_seconds,
 )
 from fetchall.urls import parse_url
 
@@ -71,14 +71,25 @@ def test_connection_errors_are_retried() -> None:
     assert isinstance(final.error, ConnectError) and final.attempts == 3
 
 
-def test_retry_after_seconds_and_date_are_honoured_and_capped() -> None:
+def test_retry_after_seconds_and_date_are_honoured() -> None:
     steps, _ = run_plan("http://a/x", [status(429, **{"Retry-After": "7"}), status(200)])
     assert steps[1] == Sleep(7.0)
     date = "Mon, 12 Jan 1970 13:46:50 GMT"  # 1,000,010 s after the epoch: 10 s from "now"
     steps, _ = run_plan("http://a/x", [status(503, **{"Retry-After": date}), status(200)])
     assert steps[1] == Sleep(10.0)
-    steps, _ = run_plan("http://a/x", [status(503, **{"Retry-After": "999999"}), status(200)])
-    assert steps[1] == Sleep(60.0)
+    steps, _ = run_plan("http://a/x", [status(503, **{"Retry-After": "60"}), status(200)])
+    assert steps[1] == Sleep(60.0)  # the cap itself is still obeyed
+
+
+def test_retry_after_beyond_the_cap_fails_at_once_never_shortened() -> None:
+    steps, final = run_plan("http://a/x", [status(503, **{"Retry-After": "999999"})])
+    assert [type(s) for s in steps] == [Attempt] and final.attempts == 1
+    assert isinstance(final.error, HTTPStatusError)
+    message = str(final.error)
+    assert "999,999 s" in message and "--retry-after-cap 60 s" in message and "503" in message
+    date = "Fri, 31 Dec 9999 23:59:59 GMT"
+    _, final = run_plan("http://a/x", [status(429, **{"Retry-After": date})])
+    assert final.attempts == 1 and "429" in str(final.error)
 
 
 def test_backoff_grows_exponentially_with_jitter() -> None:
@@ -89,10 +100,12 @@ def test_backoff_grows_exponentially_with_jitter() -> None:
 
 
 def test_retry_after_parsing() -> None:
-    assert retry_after_delay(None, 0, 60) is None
-    assert retry_after_delay("garbage", 0, 60) is None
-    assert retry_after_delay(" 3 ", 0, 60) == 3.0
-    assert retry_after_delay("Thu, 01 Jan 1970 00:00:00 GMT", 100, 60) == 0.0
+    assert retry_after_seconds(None, 0) is None
+    assert retry_after_seconds("garbage", 0) is None
+    assert retry_after_seconds(" 3 ", 0) == 3.0
+    assert retry_after_seconds("99999999", 0) == 99999999.0  # never capped here
+    assert retry_after_seconds("9" * 5000, 0) == float("inf")
+    assert retry_after_seconds("Thu, 01 Jan 1970 00:00:00 GMT", 100) == 0.0
 
 
 def test_relative_redirects_are_followed() -> None:

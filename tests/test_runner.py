@@ -110,3 +110,28 @@ def test_resume_merges_a_previous_report_left_by_a_crash(
     assert summary.resumed == 4 and server.stats.requests == 0
     assert sorted(str(r["url"]) for r in rows(report)) == sorted(urls)
     assert not (tmp_path / "report.jsonl.previous").exists()
+
+
+def test_progress_line_says_which_hosts_are_held_back(tmp_path: Path) -> None:
+    import io
+
+    from fetchall.politeness import HostStatus
+    from fetchall.progress import ProgressView, hosts_held
+    from fetchall.result import Result
+
+    assert hosts_held(HostStatus(0, 0, 0)) == ""
+    assert hosts_held(HostStatus(2, 1, 3)) == (
+        "2 cooling down, 1 rate-limited, 3 awaiting robots.txt"
+    )
+
+    class Watched:
+        def host_status(self) -> HostStatus:
+            return HostStatus(1, 0, 0)
+
+    stream = io.StringIO()
+    view = ProgressView(stream=stream)
+    view.watch(Watched())  # type: ignore[arg-type]
+    with view:
+        view._last_line -= 10  # the plain line is due
+        view(Result(url="http://a/", engine="asyncio", ok=True))
+    assert "; hosts 1 cooling down" in stream.getvalue()

@@ -1,7 +1,8 @@
 """The asyncio scheduling loop shared by the ``asyncio`` and ``aiohttp`` engines.
 
 Strategy: one task per started job; the coordinating coroutine starts every job the limiter
-admits, then sleeps on an `asyncio.Event` until a task completes (which frees a slot). Each task
+admits, then sleeps on an `asyncio.Event` until a task completes (which frees a slot) or, when
+hosts wait for their rate slot or a cooldown, until the next one is due (a loop timer). Each task
 drives its job's policy generator with ``await`` (attempts and `asyncio.sleep` for backoff) and
 hands the result back on the loop thread, so callbacks run one at a time in the coordinating
 thread. On cancellation (Ctrl-C) every task is cancelled and awaited, so temp files are removed.
@@ -14,7 +15,7 @@ import os
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from fetchall.engines.base import Job, PlanGen, RunContext, advance
+from fetchall.engines.base import Job, PlanGen, RunContext, advance, delay_until
 from fetchall.policy import Attempt, Final, Outcome, Request
 
 AsyncAttempt = Callable[[Request], Awaitable[Outcome]]
@@ -63,6 +64,7 @@ async def run_jobs(ctx: RunContext, attempt: AsyncAttempt) -> None:
         finally:
             wake.set()
 
+    loop = asyncio.get_running_loop()
     try:
         while True:
             while (job := ctx.next_job()) is not None:
@@ -71,8 +73,14 @@ async def run_jobs(ctx: RunContext, attempt: AsyncAttempt) -> None:
                 task.add_done_callback(tasks.discard)
             if ctx.finished:
                 break
+            delay = delay_until(ctx.next_due())  # a host waiting for its rate or a cooldown
+            if delay is None and not tasks:
+                raise RuntimeError("asyncio scheduling stalled: nothing running, not finished")
+            timer = None if delay is None else loop.call_later(delay, wake.set)
             await wake.wait()
             wake.clear()
+            if timer is not None:
+                timer.cancel()
             if bugs:
                 raise bugs[0]
     finally:

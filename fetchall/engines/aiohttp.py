@@ -141,6 +141,8 @@ async def _read_body(resp: aiohttp.ClientResponse, exchange: Exchange) -> None:
     """Stream the (still encoded) body into the shared exchange."""
     async for chunk in resp.content.iter_chunked(READ_SIZE):
         exchange.on_data(chunk)
+        if exchange.full:  # a truncating request (robots.txt) has what it keeps
+            break
     exchange.on_end()
 
 

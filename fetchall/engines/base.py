@@ -1,17 +1,23 @@
 """What every engine shares: the `Engine` protocol, the per-attempt environment, the job contract,
-and the plain-loop driver of the policy generator.
+and the driver of the sequential engines.
 
 Strategy: the runner owns the URL source, the limiter, callbacks, output and report; it hands an
 engine a `RunContext`. An engine loops: take startable jobs (`next_job`), drive each job's policy
 generator (`Attempt` → do one exchange, `Sleep` → wait) in its own I/O style, and hand the `Final`
-back (`complete`) — always from the coordinating thread.
+back (`complete`) — always from the coordinating thread. Policy generators are stepped in the
+coordinating thread too (they consult the limiter for retries and redirect hops). When
+`next_job` has nothing while hosts wait for their rate slot or a cooldown, the engine waits —
+with its own timer, never spinning — until `next_due` or until a job of its own finishes.
 """
 
 from __future__ import annotations
 
+import heapq
 import ssl
+import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from itertools import count
 from pathlib import Path
 from typing import Protocol
 
@@ -78,6 +84,10 @@ class RunContext(Protocol):
     def complete(self, job: Job, final: Final) -> None:
         """Hand back a finished job (runs callbacks, saves, reports, frees its slot)."""
 
+    def next_due(self) -> float | None:
+        """When (`time.monotonic`) `next_job` may have a job it cannot give now (a host waiting
+        for its rate slot or a cooldown's end), or None."""
+
 
 class Engine(Protocol):
     """An engine: moves bytes and schedules; nothing else."""
@@ -98,17 +108,40 @@ def advance(plan: PlanGen, reply: Outcome | None) -> Step | Final:
         return final
 
 
-def drive_sync(
-    plan: PlanGen,
+def run_sequential(
+    ctx: RunContext,
     attempt: Callable[[Request], Outcome],
-    sleep: Callable[[float], None],
-) -> Final:
-    """Drive a policy generator with blocking calls (used by blocking/threads/processes)."""
-    step = advance(plan, None)
-    while not isinstance(step, Final):
-        if isinstance(step, Attempt):
-            step = advance(plan, attempt(step.request))
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Drive every job with one exchange at a time (``blocking``, ``polling``): an `Attempt` is
+    performed at once with ``attempt``; a job that must wait (`Sleep`: retry backoff, its
+    host's rate slot or cooldown) is set aside on a timer, so other jobs go on meanwhile. With
+    nothing to do, ``sleep`` until the next timer or the next host due."""
+    timers: list[tuple[float, int, Job]] = []
+    order = count()
+    while True:
+        if timers and timers[0][0] <= time.monotonic():
+            job, reply = heapq.heappop(timers)[2], None
+        elif (admitted := ctx.next_job()) is not None:
+            job, reply = admitted, None
+        elif ctx.finished:
+            return
         else:
-            sleep(step.seconds)
-            step = advance(plan, None)
-    return step
+            delay = delay_until(ctx.next_due(), timers[0][0] if timers else None)
+            if delay is None:
+                raise RuntimeError("engine stalled: no job to start, none due, yet not finished")
+            sleep(delay)
+            continue
+        step = advance(job.plan, reply)
+        while isinstance(step, Attempt):
+            step = advance(job.plan, attempt(step.request))
+        if isinstance(step, Final):
+            ctx.complete(job, step)
+        else:
+            heapq.heappush(timers, (time.monotonic() + step.seconds, next(order), job))
+
+
+def delay_until(due: float | None, timer: float | None = None) -> float | None:
+    """Seconds from now to the earlier of ``due`` and ``timer`` (monotonic times), or None."""
+    times = [t for t in (due, timer) if t is not None]
+    return max(0.0, min(times) - time.monotonic()) if times else None

@@ -1,16 +1,18 @@
 """Engine ``blocking``: one blocking socket at a time, strictly sequential (the seeds' first step).
 
-Strategy: take one job, drive its policy generator with plain calls (`drive_sync`), hand the
-result back, repeat. No concurrency at all: the baseline every other engine is compared with.
-Blocks in: every socket call (see `sockets.py`) and `time.sleep` for retry backoff.
+Strategy: take one job, perform its attempts with plain blocking calls, hand the result back,
+repeat (`run_sequential`). One exchange at a time, never two: the baseline every other engine is
+compared with. A job that must wait — retry backoff, its host's rate slot or cooldown — is set
+aside on a timer and the next job goes on meanwhile, so a host that asks for patience does not
+hold the others back. Blocks in: every socket call (see `sockets.py`), and `time.sleep` when
+every job waits for time.
 """
 
 from __future__ import annotations
 
-import time
 from functools import partial
 
-from fetchall.engines.base import RunContext, drive_sync
+from fetchall.engines.base import RunContext, run_sequential
 from fetchall.engines.sockets import blocking_attempt
 
 
@@ -20,8 +22,5 @@ class BlockingEngine:
     name = "blocking"
 
     def run(self, ctx: RunContext) -> None:
-        """Fetch jobs one after another until the context is finished."""
-        attempt = partial(blocking_attempt, env=ctx.env)
-        while (job := ctx.next_job()) is not None:
-            final = drive_sync(job.plan, attempt, time.sleep)
-            ctx.complete(job, final)
+        """Fetch jobs one exchange after another until the context is finished."""
+        run_sequential(ctx, partial(blocking_attempt, env=ctx.env))

@@ -5,7 +5,9 @@ sans-I/O parser frames them); the aiohttp engine, whose library parses for it, c
 `on_head` / `on_data` / `on_end` directly. A 2xx body is decoded (Content-Encoding), checked
 against ``max_size`` *after* decoding (so a decompression bomb stops early) and streamed to a
 temporary `BodyFile`; any other status needs no body, so the exchange finishes right after the
-head. On any failure the temporary file is discarded: no leftovers.
+head. On any failure the temporary file is discarded: no leftovers. A request with a
+``body_limit`` (robots.txt) keeps the first ``body_limit`` decoded bytes as the whole body and
+needs no more bytes after them (`full`) instead of failing.
 """
 
 from __future__ import annotations
@@ -31,17 +33,21 @@ class Exchange:
         "_out",
         "_parser",
         "done",
+        "full",
         "http_version",
         "max_size",
         "outcome",
         "request",
+        "truncate",
     )
 
     def __init__(self, request: Request, out: OutputDir, max_size: int | None) -> None:
         self.request = request
-        self.max_size = max_size
+        self.truncate = request.body_limit is not None
+        self.max_size = request.body_limit if self.truncate else max_size
         self.outcome = Outcome()
         self.done = False
+        self.full = False  # a truncating exchange has all the body it keeps
         self.http_version = ""  # of the final head, once `feed` has seen it
         self._out = out
         self._parser: ResponseParser | None = None
@@ -66,6 +72,8 @@ class Exchange:
                     return True
             elif isinstance(event, End):
                 self.on_end()
+        if self.full and not self.done:
+            self.on_end()
         return self.done
 
     @property
@@ -80,7 +88,11 @@ class Exchange:
             self.done = True
             return False
         self._decoder = make_decoder(headers.get("content-encoding"))
-        if self.max_size is not None and headers.get("content-encoding") is None:
+        if (
+            self.max_size is not None
+            and not self.truncate
+            and headers.get("content-encoding") is None
+        ):
             length = headers.get("content-length")
             if length and length.isascii() and length.isdigit() and int(length) > self.max_size:
                 raise TooLargeError(f"body of {length} bytes exceeds --max-size {self.max_size}")
@@ -88,16 +100,19 @@ class Exchange:
         return True
 
     def on_data(self, data: bytes) -> None:
-        """Decode, size-check and write a piece of body."""
+        """Decode, size-check and write a piece of body (nothing once `full`)."""
         assert self._decoder is not None and self._body is not None
         for piece in self._decoder.decode(data):
+            if self.full:
+                return
             self._write(piece)
 
     def on_end(self) -> None:
-        """The body is complete: flush the decoder and close the file."""
+        """The body is complete (or `full`): flush the decoder and close the file."""
         assert self._decoder is not None and self._body is not None
-        for piece in self._decoder.flush():
-            self._write(piece)
+        if not self.full:
+            for piece in self._decoder.flush():
+                self._write(piece)
         self._body.close()
         self.outcome.body = self._body
         self.outcome.size = self._body.size
@@ -123,5 +138,8 @@ class Exchange:
     def _write(self, piece: bytes) -> None:
         assert self._body is not None
         if self.max_size is not None and self._body.size + len(piece) > self.max_size:
-            raise TooLargeError(f"decoded body exceeds --max-size {self.max_size} bytes")
+            if not self.truncate:
+                raise TooLargeError(f"decoded body exceeds --max-size {self.max_size} bytes")
+            piece = piece[: self.max_size - self._body.size]
+            self.full = True
         self._body.write(piece)

@@ -12,9 +12,11 @@ Deadlines are absolute: ``--timeout`` bounds the whole attempt, ``--connect-time
 
 Where it yields: waiting for connect (writable), for each TLS handshake step, for a full send
 buffer, before every ``recv`` (unless TLS already holds decrypted bytes), for retry backoff, and
-the coordinator while no job has finished. Where it blocks: only ``socket.getaddrinfo`` for a
-*name*; IP literals never reach the resolver (``AI_NUMERICHOST`` first) and names are cached per
-(host, port) for the run, so each name costs one blocking lookup per run.
+the coordinator while no job has finished (and, when hosts wait for their rate slot or a
+cooldown, no longer than until the next one is due). Where it blocks: only
+``socket.getaddrinfo`` for a *name*; IP literals never reach the resolver (``AI_NUMERICHOST``
+first) and names are cached per (host, port) for the run, so each name costs one blocking lookup
+per run.
 
 Ctrl-C: KeyboardInterrupt escapes `Scheduler.run`; every task is then cancelled (``finally``
 blocks close sockets and discard temp files) before it is re-raised.
@@ -182,8 +184,7 @@ def coordinate(sched: Scheduler, ctx: RunContext, fetcher: Fetcher) -> Coro[None
         assert isinstance(task, Task)
         running.discard(task)
         finished.append((job, task))
-        if not wake.done():
-            wake.set_result(None)
+        _wake(wake)
 
     try:
         while True:
@@ -198,10 +199,22 @@ def coordinate(sched: Scheduler, ctx: RunContext, fetcher: Fetcher) -> Coro[None
                 return
             if not finished:
                 wake = Future()
-                yield from wake
+                due = ctx.next_due()  # a host waiting for its rate slot or a cooldown
+                timer = None if due is None else sched.call_at(due, partial(_wake, wake))
+                try:
+                    yield from wake
+                finally:
+                    if timer is not None:
+                        timer.cancel()
     finally:
         for task in list(running):
             task.cancel()
+
+
+def _wake(future: Future[None]) -> None:
+    """Settle the coordinator's wake-up future (a finished job or a due host may come first)."""
+    if not future.done():
+        future.set_result(None)
 
 
 class GeneratorEngine:

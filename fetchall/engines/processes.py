@@ -8,7 +8,9 @@ pickles as path + size; errors and headers pickle as they are). Each `Sleep` bec
 the parent (a heap of wake-up times). The parent waits in `concurrent.futures.wait` for the first
 finished attempt or the next timer, and calls `complete` itself, so callbacks, commits and the
 report stay in the parent, one at a time. Jobs are admitted through `next_job` only, so the
-global and per-host limits hold; an attempt waits for a free worker if they are all busy.
+global, per-host and rate limits hold, and only while a worker is free, so an attempt starts
+when its job is admitted (a retry may still wait for a worker). The pool starts all its workers
+before the first request (`warm_up`), so no booked start waits for a process to start.
 
 Pool size: ``min(concurrency, WORKERS_PER_CPU * usable CPUs)`` — the work is I/O-bound, so a
 few processes per CPU overlap their waits, while each process costs ~20 MB and a start-up.
@@ -20,7 +22,7 @@ starts once per parent process, preloading this module (~0.15 s), and then forks
 ``__main__``: scripts using this engine through the API need ``if __name__ == "__main__":``.
 
 Blocks in: workers in every socket call (DNS/connect, TLS handshake, sendall, recv); the parent
-only in `concurrent.futures.wait` (bounded by the next timer).
+only in `concurrent.futures.wait` (bounded by the next timer or the next host due).
 
 Ctrl-C / SIGTERM: workers ignore SIGINT and take SIGTERM's default action, so only the parent
 reacts (a `KeyboardInterrupt`): it cancels queued attempts, terminates every worker (kills one
@@ -40,13 +42,16 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from itertools import count
 
-from fetchall.engines.base import AttemptEnv, Job, RunContext
+from fetchall.engines.base import AttemptEnv, Job, RunContext, delay_until
 from fetchall.engines.sockets import blocking_attempt
 from fetchall.errors import ConnectionLostError
 from fetchall.policy import Attempt, Outcome, Request
 
 WORKERS_PER_CPU = 4
 """Worker processes per usable CPU (at most; never more than ``--concurrency``)."""
+
+WARM_UP_TIMEOUT = 30.0
+"""How long the pool's start may take at most (a slower start just goes on lazily)."""
 
 TERMINATE_TIMEOUT = 2.0
 """How long an interrupted run waits for terminated workers before killing them."""
@@ -95,6 +100,13 @@ class _Pool:
         return ProcessPoolExecutor(
             self.size, _mp_context(), initializer=_init_worker, initargs=(self.env,)
         )
+
+    def warm_up(self) -> None:
+        """Start the fork server and the workers before the first request, so that no attempt
+        waits for a process to start (a booked rate slot would otherwise slip)."""
+        ready = [self._executor.submit(os.getpid) for _ in range(self.size)]
+        wait(ready, timeout=WARM_UP_TIMEOUT)
+        self.pids.update(self._executor._processes)
 
     def submit(self, request: Request) -> Future[Outcome]:
         """Queue one attempt; a broken pool (a worker died) is replaced first."""
@@ -161,12 +173,14 @@ class ProcessesEngine:
 
         interrupted = True
         try:
+            pool.warm_up()
             while True:
-                while (job := ctx.next_job()) is not None:
+                while len(pending) < pool.size and (job := ctx.next_job()) is not None:
                     advance(job, None)
                 if ctx.finished:
                     break
-                timeout = max(0.0, timers[0][0] - time.monotonic()) if timers else None
+                due = ctx.next_due() if len(pending) < pool.size else None
+                timeout = delay_until(due, timers[0][0] if timers else None)
                 if not pending and timeout is None:
                     raise RuntimeError("processes engine stalled: nothing running, not finished")
                 done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)

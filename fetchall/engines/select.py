@@ -18,7 +18,9 @@ when ``ctx.finished``. On Ctrl-C (or a bug) every in-flight attempt is aborted �
 files discarded, sockets closed — and the exception propagates.
 
 Where it blocks: ``selector.select()`` (the only wait: until a socket is ready or the next
-timer is due) and name lookups (``getaddrinfo``, once per host per run; see `nonblocking`).
+timer is due — a retry's backoff, an attempt's deadline, or `admit` again when the next host
+waiting for its rate slot or a cooldown is due) and name lookups (``getaddrinfo``, once per
+host per run; see `nonblocking`).
 """
 
 from __future__ import annotations
@@ -258,12 +260,20 @@ class SelectEngine:
         """Run the event loop until every job is done."""
         loop = EventLoop()
         jobs: set[JobState] = set()
+        due_timer: Timer | None = None  # wakes `admit` when a waiting host becomes due
 
         def admit() -> None:
+            nonlocal due_timer
             while (job := ctx.next_job()) is not None:
                 state = JobState(job, ctx, loop, self._dns, on_done)
                 jobs.add(state)
                 loop.call_soon(state.on_start)
+            due = ctx.next_due()
+            if due is not None and (due_timer is None or due_timer.cancelled):
+                due_timer = loop.call_at(due, admit)
+            elif due is not None and due_timer is not None and due < due_timer.when:
+                loop.cancel(due_timer)
+                due_timer = loop.call_at(due, admit)
 
         def on_done(state: JobState) -> None:
             jobs.discard(state)

@@ -1,36 +1,41 @@
 """Engine ``threads``: blocking sockets (the `blocking` engine's exchange) run by a thread pool.
 
-Strategy: the coordinating thread admits jobs through `RunContext.next_job` (so the global and
-per-host limits hold) and hands each to a worker thread through a queue; the worker drives the
-job's policy generator with plain blocking calls (`drive_sync` over `blocking_attempt`) and puts
-the `Final` on a results queue; the coordinating thread takes it and calls `complete` (so
-callbacks run there, one at a time). Workers are started lazily, one per job in flight, up to
-``min(concurrency, MAX_THREADS)``, and reused.
+Strategy: the coordinating thread admits jobs through `RunContext.next_job` (so the global,
+per-host and rate limits hold) and steps every job's policy generator itself, as the
+``processes`` engine does: each `Attempt` is handed to a worker thread through a queue (the
+worker performs it with `blocking_attempt` and puts the `Outcome` on a results queue), each
+`Sleep` becomes a timer in a heap. The coordinating thread waits on the results queue for the
+first outcome, the next timer or the next host due (`next_due`), steps the plans, and calls
+`complete` (so callbacks run there, one at a time). Workers are started lazily, one per attempt
+in flight, and reused; jobs are admitted while fewer than ``min(concurrency, MAX_THREADS)``
+attempts are in flight (a job sleeping until its retry holds no thread).
 
-Blocks in: workers in every socket call (DNS/connect, TLS handshake, sendall, recv) and in
-`threading.Event.wait` for retry backoff; the coordinating thread only in the results queue.
+Blocks in: workers in every socket call (DNS/connect, TLS handshake, sendall, recv); the
+coordinating thread only in the results queue (bounded by the next timer or due host).
 
 Ctrl-C / SIGTERM (a `KeyboardInterrupt` in the coordinating thread): a stop flag is set, every
 socket a worker has registered (through the `on_socket` hook) is shut down, which wakes a blocked
-handshake/send/recv at once, backoff sleeps wake up, and a worker that sees the flag unwinds
-(discarding its temp file) instead of starting another attempt. Workers are joined with a bounded
-wait, then the interrupt is re-raised. DNS and connect cannot be woken (they are bounded by
-``--connect-timeout``); a worker still in them is a daemon thread that will never write a file,
-because registering its new socket after the stop aborts it.
+handshake/send/recv at once, and a worker that sees the flag unwinds (discarding its temp file)
+instead of returning an outcome. Workers are joined with a bounded wait, then the interrupt is
+re-raised. DNS and connect cannot be woken (they are bounded by ``--connect-timeout``); a worker
+still in them is a daemon thread that will never write a file, because registering its new
+socket after the stop aborts it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
 import queue
 import socket
 import threading
 import time
+from itertools import count
 
-from fetchall.engines.base import AttemptEnv, Job, RunContext, drive_sync
+from fetchall.engines.base import AttemptEnv, Job, RunContext, advance, delay_until
 from fetchall.engines.sockets import blocking_attempt
 from fetchall.output.writer import BodyFile
-from fetchall.policy import Final, Outcome, Request
+from fetchall.policy import Attempt, Final, Outcome, Request
 
 MAX_THREADS = 512
 """Worker threads at most, whatever ``--concurrency`` says (each costs a stack and a socket)."""
@@ -44,14 +49,14 @@ class _Stopped(BaseException):
 
 
 class _Pool:
-    """Worker threads, their job and result queues, and the registry of sockets in use."""
+    """Worker threads, their attempt and outcome queues, and the registry of sockets in use."""
 
     def __init__(self, env: AttemptEnv, size: int) -> None:
         self.env = env
         self.size = size
         self.in_flight = 0
-        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
-        self._results: queue.SimpleQueue[tuple[Job, Final | Exception]] = queue.SimpleQueue()
+        self._attempts: queue.SimpleQueue[tuple[Job, Request] | None] = queue.SimpleQueue()
+        self._outcomes: queue.SimpleQueue[tuple[Job, Outcome | Exception]] = queue.SimpleQueue()
         self._workers: list[threading.Thread] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -59,8 +64,8 @@ class _Pool:
 
     # ---- coordinating thread ----
 
-    def submit(self, job: Job) -> None:
-        """Hand ``job`` to a worker, starting a new one if every worker is busy."""
+    def submit(self, job: Job, request: Request) -> None:
+        """Hand one attempt to a worker, starting a new one if every worker is busy."""
         self.in_flight += 1
         if self.in_flight > len(self._workers):
             worker = threading.Thread(
@@ -68,15 +73,19 @@ class _Pool:
             )
             worker.start()
             self._workers.append(worker)
-        self._jobs.put(job)
+        self._attempts.put((job, request))
 
-    def next_result(self) -> tuple[Job, Final]:
-        """Wait for a finished job; a worker's bug is re-raised here."""
-        job, final = self._results.get()
+    def next_outcome(self, timeout: float | None) -> tuple[Job, Outcome] | None:
+        """Wait up to ``timeout`` seconds (None: no bound) for a performed attempt; a worker's
+        bug is re-raised here."""
+        try:
+            job, outcome = self._outcomes.get(timeout=timeout)
+        except queue.Empty:
+            return None
         self.in_flight -= 1
-        if isinstance(final, Exception):
-            raise final
-        return job, final
+        if isinstance(outcome, Exception):
+            raise outcome
+        return job, outcome
 
     def close(self, *, interrupted: bool) -> None:
         """Stop every worker (interrupting in-flight work if ``interrupted``) and join them."""
@@ -88,22 +97,22 @@ class _Pool:
                 with contextlib.suppress(OSError):  # already closed by its worker: nothing to do
                     socket.socket.shutdown(sock, socket.SHUT_RDWR)
         for _ in self._workers:
-            self._jobs.put(None)
+            self._attempts.put(None)
         deadline = time.monotonic() + JOIN_TIMEOUT
         for worker in self._workers:
             worker.join(max(0.0, deadline - time.monotonic()) if interrupted else None)
-        while True:  # finished jobs nobody will complete: drop their temp files now
+        while True:  # performed attempts nobody will step: drop their temp files now
             try:
-                _, final = self._results.get_nowait()
+                _, outcome = self._outcomes.get_nowait()
             except queue.Empty:
                 break
-            if not isinstance(final, Exception):
-                _discard_body(final.outcome)
+            if not isinstance(outcome, Exception):
+                _discard_body(outcome)
 
     # ---- worker threads ----
 
     def _work(self) -> None:
-        """Worker loop: run jobs until the ``None`` sentinel or a stop."""
+        """Worker loop: perform attempts until the ``None`` sentinel or a stop."""
         key = threading.get_ident()
 
         def on_socket(sock: socket.socket | None) -> None:
@@ -115,27 +124,21 @@ class _Pool:
                 else:
                     self._sockets[key] = sock
 
-        def attempt(request: Request) -> Outcome:
+        while (task := self._attempts.get()) is not None:
+            job, request = task
             if self._stop.is_set():
-                raise _Stopped
-            outcome = blocking_attempt(request, self.env, on_socket)
-            if self._stop.is_set():
-                _discard_body(outcome)
-                raise _Stopped
-            return outcome
-
-        def sleep(seconds: float) -> None:
-            if self._stop.wait(seconds):
-                raise _Stopped
-
-        while (job := self._jobs.get()) is not None:
+                return
             try:
-                final: Final | Exception = drive_sync(job.plan, attempt, sleep)
+                outcome: Outcome | Exception = blocking_attempt(request, self.env, on_socket)
             except _Stopped:
                 return
             except Exception as exc:  # a bug, not a fetch failure: surface it in the coordinator
-                final = exc
-            self._results.put((job, final))
+                outcome = exc
+            if self._stop.is_set():
+                if not isinstance(outcome, Exception):
+                    _discard_body(outcome)
+                return
+            self._outcomes.put((job, outcome))
 
 
 def _discard_body(outcome: Outcome | None) -> None:
@@ -144,24 +147,42 @@ def _discard_body(outcome: Outcome | None) -> None:
 
 
 class ThreadsEngine:
-    """Blocking sockets with hand-built HTTP/1.0, one worker thread per job in flight."""
+    """Blocking sockets with hand-built HTTP/1.0, one worker thread per attempt in flight."""
 
     name = "threads"
 
     def run(self, ctx: RunContext) -> None:
-        """Admit jobs and complete them in this thread; workers do the I/O."""
+        """Admit jobs and step their plans in this thread; workers do the I/O."""
         pool = _Pool(ctx.env, max(1, min(ctx.concurrency, MAX_THREADS)))
+        timers: list[tuple[float, int, Job]] = []
+        order = count()
+
+        def step(job: Job, reply: Outcome | None) -> None:
+            result = advance(job.plan, reply)
+            if isinstance(result, Final):
+                ctx.complete(job, result)
+            elif isinstance(result, Attempt):
+                pool.submit(job, result.request)
+            else:
+                heapq.heappush(timers, (time.monotonic() + result.seconds, next(order), job))
+
         interrupted = True
         try:
             while True:
                 while pool.in_flight < pool.size and (job := ctx.next_job()) is not None:
-                    pool.submit(job)
+                    step(job, None)
                 if ctx.finished:
                     break
-                if pool.in_flight == 0:
+                due = ctx.next_due() if pool.in_flight < pool.size else None
+                timeout = delay_until(due, timers[0][0] if timers else None)
+                if pool.in_flight == 0 and timeout is None:
                     raise RuntimeError("threads engine stalled: nothing running, not finished")
-                job, final = pool.next_result()
-                ctx.complete(job, final)
+                performed = pool.next_outcome(timeout)
+                if performed is not None:
+                    step(*performed)
+                now = time.monotonic()
+                while timers and timers[0][0] <= now:
+                    step(heapq.heappop(timers)[2], None)
             interrupted = False
         finally:
             pool.close(interrupted=interrupted)
