@@ -37,7 +37,7 @@ _LAZY = {
     "on_host": "fetchall.callbacks",
     "FetchOptions": "fetchall.options",
     "Result": "fetchall.result",
-    "RunSummary": "fetchall.runner",
+    "RunSummary": "fetchall.summary",
     "UsageError": "fetchall.errors",
     "fetch_all": "fetchall.api",
 }
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from fetchall.errors import UsageError
     from fetchall.options import FetchOptions
     from fetchall.result import Result
-    from fetchall.runner import RunSummary
+    from fetchall.summary import RunSummary
 
 
 def __getattr__(name: str) -> Any:

@@ -17,7 +17,8 @@ from fetchall.errors import BadURLError, UsageError
 from fetchall.fdlimit import raise_open_file_limit
 from fetchall.options import FetchOptions, parse_rate
 from fetchall.result import Result
-from fetchall.runner import Runner, RunSummary
+from fetchall.runner import Runner
+from fetchall.summary import RunSummary
 from fetchall.urllists import check_url_lists, read_url_lists
 from fetchall.urls import BadLine, UrlLine, parse_url
 

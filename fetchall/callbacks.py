@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Final
 
-from fetchall.errors import UsageError
+from fetchall.errors import CallbackError, UsageError
 from fetchall.http.headers import Headers
+from fetchall.output.paths import safe_relpath
 
 
 class _Skip:
@@ -151,6 +152,26 @@ class CallbackRegistry:
 
 default_registry = CallbackRegistry()
 _active: list[CallbackRegistry] = [default_registry]
+
+
+def decide_path(callback: Callback, response: Response, default: str) -> str | None:
+    """Run ``callback`` on ``response``: the relative path to save the body under (``default``
+    when it returns None), or None for `SKIP`. A callback that raises, returns an unsafe path or
+    something else fails this URL only: `CallbackError`."""
+    try:
+        decision = callback(response)
+    except Exception as exc:  # user code: fails this URL only
+        raise CallbackError(f"callback raised {type(exc).__name__}: {exc}") from None
+    if decision is None:
+        return default
+    if decision is SKIP:
+        return None
+    if isinstance(decision, str):
+        try:
+            return safe_relpath(decision)
+        except ValueError as exc:
+            raise CallbackError(f"callback returned an unsafe path: {exc}") from None
+    raise CallbackError(f"callback returned {decision!r}; expected None, a relative path or SKIP")
 
 
 def on_host(pattern: str) -> Callable[[Callback], Callback]:

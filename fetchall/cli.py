@@ -149,8 +149,8 @@ def engines() -> None:
     Console().print(table)
     Console().print(
         "Every engine supports: http/https (verified TLS), IPv4/IPv6, global and per-host "
-        "limits, timeouts, retries, redirects, gzip/deflate/br, --max-size, streaming to disk, "
-        "callbacks, the JSONL report."
+        "limits, --rate, host cooldowns (429/503), robots.txt, timeouts, retries, redirects, "
+        "gzip/deflate/br, --max-size, streaming to disk, callbacks, the JSONL report."
     )
 
 

@@ -243,6 +243,7 @@ class HostLimiter(Generic[T]):
         until = now + seconds
         if until > host.cooldown_until:
             host.cooldown_until = until
+            self._prune_cooling(now)  # the heap follows the hosts cooling, not all cooldowns
             heapq.heappush(self._cooling, (until, key))
         self._settle(key, host)
         return host.cooldown_until
@@ -260,10 +261,8 @@ class HostLimiter(Generic[T]):
 
     def cooling(self, now: float) -> int:
         """How many hosts are in a cooldown at ``now``."""
-        heap = self._cooling
-        while heap and heap[0][0] <= now:
-            heapq.heappop(heap)
-        return len({key for _, key in heap})
+        self._prune_cooling(now)
+        return len({key for _, key in self._cooling})
 
     def rate_limited(self, now: float) -> int:
         """How many hosts have a job and a free slot but wait for their rate slot (cooldowns
@@ -299,6 +298,11 @@ class HostLimiter(Generic[T]):
             host = self._hosts.get(key)
             if host is not None and host.listed == _TIMED:
                 self._list(key, host)  # pop_ready re-checks: its due time may have moved
+
+    def _prune_cooling(self, now: float) -> None:
+        heap = self._cooling
+        while heap and heap[0][0] <= now:
+            heapq.heappop(heap)
 
     def _settle(self, key: str, host: _Host[T]) -> None:
         """A host touched outside the queue (reserve, cooldown): drop it again if idle."""

@@ -75,7 +75,7 @@ class Politeness:
         self.cap = retry_after_cap
         self.clock = clock
         self.parked = 0  # URLs waiting for their origin's robots.txt
-        self.robots_blocked = 0  # URLs refused by robots.txt
+        self.robots_blocked = 0  # URLs refused by robots.txt (their own or a redirect hop's)
         self.robots_requests = 0  # robots.txt requests queued (one per origin, cache misses)
         self.cooldowns = 0  # host cooldowns started (429/503)
         self._rules: OrderedDict[str, RobotsRules] = OrderedDict()
@@ -181,6 +181,7 @@ class Politeness:
             rules = self._rules.get(origin_of(target))
             why = rules.check(target) if rules is not None else None
             if why is not None:
+                self.robots_blocked += 1
                 return RobotsError(why)
         now = self.clock()
         return self.limiter.reserve(key, now) - now

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from fetchall.politeness import HostStatus
 from fetchall.result import Result
-from fetchall.runner import Runner, RunSummary
+from fetchall.runner import Runner
+from fetchall.summary import RunSummary
 
 if TYPE_CHECKING:  # rich is imported only when something is shown (~50 ms of start-up)
     from rich.progress import Progress

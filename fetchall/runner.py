@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from itertools import count
 
-from fetchall.callbacks import SKIP, CallbackRegistry, Response
+from fetchall.callbacks import CallbackRegistry, Response, decide_path
 from fetchall.digests import DigestMap
 from fetchall.engines import ENGINES, create_engine
 from fetchall.engines.base import AttemptEnv, Job, PlanGen
@@ -34,7 +34,7 @@ from fetchall.errors import (
 from fetchall.http.decoders import accept_encoding
 from fetchall.limits import HostLimiter
 from fetchall.options import FetchOptions
-from fetchall.output.paths import safe_relpath, url_to_relpath
+from fetchall.output.paths import url_to_relpath
 from fetchall.output.report import ReportWriter
 from fetchall.output.writer import BodyFile, OutputDir
 from fetchall.policy import MAX_BACKOFF, Final, PolicySettings, plan
@@ -42,45 +42,11 @@ from fetchall.politeness import HostStatus, Item, Politeness
 from fetchall.result import Result
 from fetchall.resume import PreviousRun, aside_path
 from fetchall.robots import BODY_LIMIT
+from fetchall.summary import RunSummary
 from fetchall.urls import BadLine, Target, UrlLine, parse_url
 
 Source = Iterator[UrlLine | BadLine]
 ResultListener = Callable[[Result], None]
-
-
-@dataclass
-class RunSummary:
-    """Totals of a run; ``exit_code`` follows the documented contract."""
-
-    engine: str
-    ok: int = 0
-    failed: int = 0
-    duplicates: int = 0
-    resumed: int = 0
-    robots_blocked: int = 0
-    robots_requests: int = 0
-    cooldowns: int = 0
-    bytes: int = 0
-    elapsed: float = 0.0
-    interrupted: bool = False
-    by_status: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def total(self) -> int:
-        """Rows written (ok + failed)."""
-        return self.ok + self.failed
-
-    @property
-    def requests_per_second(self) -> float:
-        """Finished URLs per second of wall time."""
-        return self.total / self.elapsed if self.elapsed > 0 else 0.0
-
-    @property
-    def exit_code(self) -> int:
-        """130 interrupted, 1 if any URL failed, else 0."""
-        if self.interrupted:
-            return 130
-        return 1 if self.failed else 0
 
 
 @dataclass(slots=True, eq=False)
@@ -330,37 +296,28 @@ class Runner:
         relpath = url_to_relpath(target)
         callback = self._callbacks.match(target.host)
         if callback is not None:
-            assert final.outcome is not None and final.outcome.status is not None
+            outcome = final.outcome
+            assert outcome is not None and outcome.status is not None
             response = Response(
                 url=url,
                 final_url=target.url,
-                status=final.outcome.status,
-                reason=final.outcome.reason,
-                headers=final.outcome.headers,
+                status=outcome.status,
+                reason=outcome.reason,
+                headers=outcome.headers,
                 host=target.host,
                 body_path=body.path,
                 size=body.size,
                 enqueue=self.enqueue,
             )
             try:
-                decision = callback(response)
-            except Exception as exc:  # user code: fails this URL only
+                decided = decide_path(callback, response, relpath)
+            except CallbackError:
                 body.discard()
-                raise CallbackError(f"callback raised {type(exc).__name__}: {exc}") from None
-            if decision is SKIP:
+                raise
+            if decided is None:  # SKIP
                 body.discard()
                 return None
-            if isinstance(decision, str):
-                try:
-                    relpath = safe_relpath(decision)
-                except ValueError as exc:
-                    body.discard()
-                    raise CallbackError(f"callback returned an unsafe path: {exc}") from None
-            elif decision is not None:
-                body.discard()
-                raise CallbackError(
-                    f"callback returned {decision!r}; expected None, a relative path or SKIP"
-                )
+            relpath = decided
         try:
             return self.out.commit(body, relpath, target.url)
         except OutputError:

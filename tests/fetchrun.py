@@ -10,7 +10,7 @@ from typing import Any
 
 from fetchall.api import fetch_all
 from fetchall.result import Result
-from fetchall.runner import RunSummary
+from fetchall.summary import RunSummary
 
 FAST = {"retries": 0, "retry_backoff": 0.01, "timeout": 10.0, "connect_timeout": 5.0}
 

@@ -64,8 +64,10 @@ def test_rate_spaces_each_host_and_runs_hosts_in_parallel(
         assert min(gaps(times)) >= 0.2 - SLACK, gaps(times)
         firsts.append(min(times))
         lasts.append(max(times))
-    # all five hosts proceed together: about 25 starts/s in all, not 5
-    assert max(lasts) - min(firsts) < (per_host - 1) * 0.2 * 2.5
+    # all five hosts proceed together: about 25 starts/s in all (30 in about 1 s), not 5
+    assert max(firsts) - min(firsts) < 0.3, firsts
+    span = max(lasts) - min(firsts)
+    assert 1.0 - SLACK <= span < 1.6, f"{len(urls) / span:.1f} starts/s"
 
 
 def test_rate_paces_retries_and_redirect_hops(

@@ -108,6 +108,30 @@ def advance(plan: PlanGen, reply: Outcome | None) -> Step | Final:
         return final
 
 
+class SleepTimers:
+    """Jobs whose plan said `Sleep`, each until its wake-up time: for engines that step every
+    plan from one loop (``blocking``, ``polling``, ``threads``, ``processes``)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Job]] = []
+        self._order = count()
+
+    def add(self, job: Job, seconds: float) -> None:
+        """Wake ``job`` in ``seconds``."""
+        heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._order), job))
+
+    def next_at(self) -> float | None:
+        """The earliest wake-up time (monotonic), or None if no job sleeps."""
+        return self._heap[0][0] if self._heap else None
+
+    def pop_due(self) -> Job | None:
+        """A job whose wake-up time has come (earliest first), or None."""
+        heap = self._heap
+        if heap and heap[0][0] <= time.monotonic():
+            return heapq.heappop(heap)[2]
+        return None
+
+
 def run_sequential(
     ctx: RunContext,
     attempt: Callable[[Request], Outcome],
@@ -117,28 +141,24 @@ def run_sequential(
     performed at once with ``attempt``; a job that must wait (`Sleep`: retry backoff, its
     host's rate slot or cooldown) is set aside on a timer, so other jobs go on meanwhile. With
     nothing to do, ``sleep`` until the next timer or the next host due."""
-    timers: list[tuple[float, int, Job]] = []
-    order = count()
+    timers = SleepTimers()
     while True:
-        if timers and timers[0][0] <= time.monotonic():
-            job, reply = heapq.heappop(timers)[2], None
-        elif (admitted := ctx.next_job()) is not None:
-            job, reply = admitted, None
-        elif ctx.finished:
-            return
-        else:
-            delay = delay_until(ctx.next_due(), timers[0][0] if timers else None)
+        job = timers.pop_due() or ctx.next_job()
+        if job is None:
+            if ctx.finished:
+                return
+            delay = delay_until(ctx.next_due(), timers.next_at())
             if delay is None:
                 raise RuntimeError("engine stalled: no job to start, none due, yet not finished")
             sleep(delay)
             continue
-        step = advance(job.plan, reply)
+        step = advance(job.plan, None)  # the start of a plan, or the end of its Sleep
         while isinstance(step, Attempt):
             step = advance(job.plan, attempt(step.request))
         if isinstance(step, Final):
             ctx.complete(job, step)
         else:
-            heapq.heappush(timers, (time.monotonic() + step.seconds, next(order), job))
+            timers.add(job, step.seconds)
 
 
 def delay_until(due: float | None, timer: float | None = None) -> float | None:

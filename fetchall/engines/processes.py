@@ -33,16 +33,14 @@ initializer runs, may die of it with a traceback on stderr; the parent's cleanup
 
 from __future__ import annotations
 
-import heapq
 import multiprocessing
 import os
 import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from itertools import count
 
-from fetchall.engines.base import AttemptEnv, Job, RunContext, delay_until
+from fetchall.engines.base import AttemptEnv, Job, RunContext, SleepTimers, delay_until
 from fetchall.engines.sockets import blocking_attempt
 from fetchall.errors import ConnectionLostError
 from fetchall.policy import Attempt, Outcome, Request
@@ -156,8 +154,7 @@ class ProcessesEngine:
         """Drive every job's plan here; attempts run in the pool, sleeps are parent timers."""
         pool = _Pool(ctx.env, pool_size(ctx.concurrency))
         pending: dict[Future[Outcome], Job] = {}
-        timers: list[tuple[float, int, Job]] = []
-        order = count()
+        timers = SleepTimers()
 
         def advance(job: Job, reply: Outcome | None) -> None:
             """Send ``reply`` into the job's plan and act on its next step."""
@@ -169,7 +166,7 @@ class ProcessesEngine:
             if isinstance(step, Attempt):
                 pending[pool.submit(step.request)] = job
             else:
-                heapq.heappush(timers, (time.monotonic() + step.seconds, next(order), job))
+                timers.add(job, step.seconds)
 
         interrupted = True
         try:
@@ -180,15 +177,14 @@ class ProcessesEngine:
                 if ctx.finished:
                     break
                 due = ctx.next_due() if len(pending) < pool.size else None
-                timeout = delay_until(due, timers[0][0] if timers else None)
+                timeout = delay_until(due, timers.next_at())
                 if not pending and timeout is None:
                     raise RuntimeError("processes engine stalled: nothing running, not finished")
                 done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in [f for f in pending if f in done]:  # in submission order
                     advance(pending.pop(future), _outcome_of(future))
-                now = time.monotonic()
-                while timers and timers[0][0] <= now:
-                    advance(heapq.heappop(timers)[2], None)
+                while (woken := timers.pop_due()) is not None:
+                    advance(woken, None)
             interrupted = False
         finally:
             pool.close(interrupted=interrupted)

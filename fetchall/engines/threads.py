@@ -25,14 +25,19 @@ socket after the stop aborts it.
 from __future__ import annotations
 
 import contextlib
-import heapq
 import queue
 import socket
 import threading
 import time
-from itertools import count
 
-from fetchall.engines.base import AttemptEnv, Job, RunContext, advance, delay_until
+from fetchall.engines.base import (
+    AttemptEnv,
+    Job,
+    RunContext,
+    SleepTimers,
+    advance,
+    delay_until,
+)
 from fetchall.engines.sockets import blocking_attempt
 from fetchall.output.writer import BodyFile
 from fetchall.policy import Attempt, Final, Outcome, Request
@@ -154,8 +159,7 @@ class ThreadsEngine:
     def run(self, ctx: RunContext) -> None:
         """Admit jobs and step their plans in this thread; workers do the I/O."""
         pool = _Pool(ctx.env, max(1, min(ctx.concurrency, MAX_THREADS)))
-        timers: list[tuple[float, int, Job]] = []
-        order = count()
+        timers = SleepTimers()
 
         def step(job: Job, reply: Outcome | None) -> None:
             result = advance(job.plan, reply)
@@ -164,7 +168,7 @@ class ThreadsEngine:
             elif isinstance(result, Attempt):
                 pool.submit(job, result.request)
             else:
-                heapq.heappush(timers, (time.monotonic() + result.seconds, next(order), job))
+                timers.add(job, result.seconds)
 
         interrupted = True
         try:
@@ -174,15 +178,14 @@ class ThreadsEngine:
                 if ctx.finished:
                     break
                 due = ctx.next_due() if pool.in_flight < pool.size else None
-                timeout = delay_until(due, timers[0][0] if timers else None)
+                timeout = delay_until(due, timers.next_at())
                 if pool.in_flight == 0 and timeout is None:
                     raise RuntimeError("threads engine stalled: nothing running, not finished")
                 performed = pool.next_outcome(timeout)
                 if performed is not None:
                     step(*performed)
-                now = time.monotonic()
-                while timers and timers[0][0] <= now:
-                    step(heapq.heappop(timers)[2], None)
+                while (woken := timers.pop_due()) is not None:
+                    step(woken, None)
             interrupted = False
         finally:
             pool.close(interrupted=interrupted)
