@@ -84,19 +84,32 @@ Step = Attempt | Sleep
 
 
 @dataclass(frozen=True, slots=True)
+class Resume:
+    """Where a plan handed back at a redirect (`Final.handoff`) picks up again."""
+
+    origin: tuple[str, str, int]  # of the URL's first request (credentials stay with it)
+    visited: frozenset[str]
+    attempts: int
+    redirects: int
+
+
+@dataclass(frozen=True, slots=True)
 class Final:
-    """How a URL ended: the last request, its outcome, and the error if it failed."""
+    """How a URL ended: the last request, its outcome, and the error if it failed — or, with
+    ``handoff``, where it must go on: ``request`` is the next hop, to be queued as a new job
+    (`plan` with ``resume=handoff``) because the pacer said so (`Pacer.must_queue`)."""
 
     request: Request
     outcome: Outcome | None
     error: FetchError | None
     attempts: int
     redirects: int
+    handoff: Resume | None = None
 
     @property
     def ok(self) -> bool:
         """True for a complete 2xx response."""
-        return self.error is None
+        return self.error is None and self.handoff is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +139,10 @@ class Pacer(Protocol):
     def observe(self, target: Target, status: int | None, retry_after: float | None) -> None:
         """Report what ``target``'s host answered (``status`` None: no response), with the
         seconds its ``Retry-After`` asked for, uncapped."""
+
+    def must_queue(self, target: Target) -> bool:
+        """True if a redirect hop to ``target`` must be admitted like a new URL first (its
+        origin's robots.txt is not known yet): the plan then ends with a handoff."""
 
 
 def build_request(target: Target, settings: PolicySettings, *, credentials: bool = True) -> Request:
@@ -185,21 +202,28 @@ def plan(
     rng: random.Random | None = None,
     now: Callable[[], float] = lambda: 0.0,
     pacer: Pacer | None = None,
+    resume: Resume | None = None,
 ) -> Generator[Step, Outcome | None, Final]:
     """Decide every attempt, sleep and redirect for one URL; see the module docstring. The
-    first attempt starts at once (the limiter admitted it); ``pacer`` paces the others."""
+    first attempt starts at once (the limiter admitted it); ``pacer`` paces the others. With
+    ``resume``, ``target`` is a redirect hop of a plan that handed it back."""
     rng = rng or random.Random()
-    origin = (target.scheme, target.host, target.port)
-    request = build_request(target, settings)
-    visited = {target.url}
-    attempts = redirects = retries = 0
+    here = (target.scheme, target.host, target.port)
+    origin = resume.origin if resume is not None else here
+    request = build_request(target, settings, credentials=here == origin)
+    visited = set(resume.visited) if resume is not None else {target.url}
+    attempts = resume.attempts if resume is not None else 0
+    redirects = resume.redirects if resume is not None else 0
+    retries = 0
+    admitted = True  # the limiter booked this start
     while True:
-        if pacer is not None and attempts:
+        if pacer is not None and not admitted:
             wait = pacer.reserve(request.target)
             if isinstance(wait, FetchError):
                 return Final(request, None, wait, attempts, redirects)
             if wait > 0:
                 yield Sleep(wait)
+        admitted = False
         attempts += 1
         outcome = yield Attempt(request, attempts)
         assert outcome is not None, "engines must send an Outcome after an Attempt"
@@ -220,8 +244,11 @@ def plan(
             redirects += 1
             retries = 0
             visited.add(next_target.url)
-            same_origin = (next_target.scheme, next_target.host, next_target.port) == origin
-            request = build_request(next_target, settings, credentials=same_origin)
+            hop = (next_target.scheme, next_target.host, next_target.port)
+            request = build_request(next_target, settings, credentials=hop == origin)
+            if pacer is not None and pacer.must_queue(next_target):
+                handoff = Resume(origin, frozenset(visited), attempts, redirects)
+                return Final(request, outcome, None, attempts, redirects, handoff)
             continue
         retryable = (error is not None and error.retryable) or status in RETRY_STATUSES
         if retryable and retries < settings.retries:

@@ -28,12 +28,25 @@ from dataclasses import dataclass
 from fetchall.errors import CooldownError, FetchError, RobotsError
 from fetchall.limits import HostLimiter
 from fetchall.output.writer import BodyFile
-from fetchall.policy import COOLDOWN_STATUSES, Final, describe_seconds
+from fetchall.policy import COOLDOWN_STATUSES, Final, Resume, describe_seconds
+from fetchall.result import Result
 from fetchall.robots import MAX_CRAWL_DELAY, RobotsRules, product_token, rules_for_fetch
 from fetchall.urls import Target, parse_url
 
-Item = tuple[Target, str | None]
-"""What waits in the limiter: a URL and its input text, or (text None) an origin's robots.txt."""
+
+@dataclass(frozen=True, slots=True)
+class Continuation:
+    """A URL in flight whose redirect leads to an origin that must be admitted first (its
+    robots.txt is not known yet): queued again at the hop, and picked up there by a new job."""
+
+    text: str  # the URL as given
+    resume: Resume
+    started: float  # when its first job started (`time.monotonic`)
+
+
+Item = tuple[Target, str | Continuation | None]
+"""What waits in the limiter: a URL and its input text (or the `Continuation` of one), or (None)
+an origin's robots.txt."""
 
 ROBOTS_CACHE_HOSTS = 10_000
 ROBOTS_CACHE_BYTES = 2 * 1024 * 1024
@@ -50,6 +63,24 @@ class HostStatus:
     cooling: int
     rate_limited: int
     robots_pending: int
+
+
+def refusal_row(item: Item, error: FetchError, engine: str) -> Result:
+    """The report row of a URL that was not requested (or whose redirect hop was not)."""
+    target, entry = item
+    if not isinstance(entry, Continuation):
+        url = target.url if entry is None else entry
+        return Result(url=url, engine=engine, error_type=error.error_type, error=str(error))
+    return Result(
+        url=entry.text,
+        engine=engine,
+        final_url=target.url,
+        error_type=error.error_type,
+        error=str(error),
+        attempts=entry.resume.attempts,
+        redirects=entry.resume.redirects,
+        elapsed_ms=round((time.monotonic() - entry.started) * 1000, 3),
+    )
 
 
 def origin_of(target: Target) -> str:
@@ -86,9 +117,9 @@ class Politeness:
 
     # ---- admission (runner) ----
 
-    def admit(self, target: Target, text: str) -> FetchError | None:
-        """Queue a new URL in the limiter, park it behind its robots.txt, or return why it
-        must not be requested."""
+    def admit(self, target: Target, text: str | Continuation) -> FetchError | None:
+        """Queue a new URL (or a redirect hop handed back) in the limiter, park it behind its
+        robots.txt, or return why it must not be requested."""
         key = target.host_key
         refusal = self._cooldown_refusal(key)
         if refusal is not None:
@@ -186,6 +217,11 @@ class Politeness:
         now = self.clock()
         return self.limiter.reserve(key, now) - now
 
+    def must_queue(self, target: Target) -> bool:
+        """A redirect hop to an origin whose robots.txt is not known (or being fetched) goes
+        back through `admit`, so robots.txt is fetched and obeyed for it too."""
+        return self.robots and origin_of(target) not in self._rules
+
     def observe(self, target: Target, status: int | None, retry_after: float | None) -> None:
         """A host answered: 429/503 start (or extend) its cooldown; anything else calms it."""
         if status in COOLDOWN_STATUSES:
@@ -221,7 +257,7 @@ class Politeness:
             f"(Retry-After), more than --retry-after-cap {self.cap:g} s"
         )
 
-    def _park(self, origin: str, target: Target, text: str) -> None:
+    def _park(self, origin: str, target: Target, text: str | Continuation) -> None:
         waiting = self._parked.get(origin)
         if waiting is None:
             waiting = self._parked[origin] = []

@@ -37,8 +37,8 @@ from fetchall.options import FetchOptions
 from fetchall.output.paths import url_to_relpath
 from fetchall.output.report import ReportWriter
 from fetchall.output.writer import BodyFile, OutputDir
-from fetchall.policy import MAX_BACKOFF, Final, PolicySettings, plan
-from fetchall.politeness import HostStatus, Item, Politeness
+from fetchall.policy import MAX_BACKOFF, Final, PolicySettings, Resume, plan
+from fetchall.politeness import Continuation, HostStatus, Item, Politeness, refusal_row
 from fetchall.result import Result
 from fetchall.resume import PreviousRun, aside_path
 from fetchall.robots import BODY_LIMIT
@@ -102,6 +102,7 @@ class Runner:
             retry_after_cap=opts.retry_after_cap,
         )
         self._active: dict[int, _Job] = {}
+        self._handed_off: dict[int, Item] = {}  # redirect hops queued as new jobs, by id
         self._callbacks = callbacks or CallbackRegistry()
         self._listeners = listeners
         self._settings = PolicySettings(
@@ -137,7 +138,14 @@ class Runner:
                 and self._pull_one()
             ):
                 return None
-        key, (target, text) = popped
+        key, (target, entry) = popped
+        if isinstance(entry, Continuation):  # a redirect hop handed back (`complete`)
+            del self._handed_off[id(entry)]
+            text: str | None = entry.text
+            resume: Resume | None = entry.resume
+            started = entry.started
+        else:
+            text, resume, started = entry, None, now
         robots = text is None
         job = _Job(
             target=target,
@@ -149,8 +157,9 @@ class Runner:
                 rng=self._rng,
                 now=time.time,
                 pacer=None if robots else polite,
+                resume=resume,
             ),
-            started=now,
+            started=started,
         )
         self._active[id(job)] = job
         return job
@@ -180,9 +189,10 @@ class Runner:
         self._limiter.release(job.key)
         if job.text is None:
             self._emit_refused(self._polite.robots_finished(job.target, final))
-            return
-        result = self._result_for(job, final)
-        self._emit(result)
+        elif final.handoff is not None:
+            self._hand_off(job.text, final, job.started)
+        else:
+            self._emit(self._result_for(job, final))
 
     def host_status(self) -> HostStatus:
         """Hosts held back right now by cooldowns, rates and robots.txt (for progress)."""
@@ -336,16 +346,22 @@ class Runner:
         )
         self._emit(result)
 
+    def _hand_off(self, text: str, final: Final, started: float) -> None:
+        """Queue a URL's next redirect hop as a new job (through robots.txt first)."""
+        assert final.handoff is not None
+        entry = Continuation(text, final.handoff, started)
+        target = final.request.target
+        self._handed_off[id(entry)] = (target, entry)
+        refusal = self._polite.admit(target, entry)
+        if refusal is not None:
+            self._emit_refused([((target, entry), refusal)])
+
     def _emit_refused(self, refused: list[tuple[Item, FetchError]]) -> None:
-        """Rows for URLs that were not requested (robots.txt, a cooldown beyond the cap)."""
-        for (target, text), error in refused:
-            result = Result(
-                url=text or target.url,
-                engine=self.opts.engine,
-                error_type=error.error_type,
-                error=str(error),
-            )
-            self._emit(result)
+        """Rows for URLs that were not requested (robots.txt, a cooldown beyond the cap) —
+        or whose redirect hop was not."""
+        for item, error in refused:
+            self._handed_off.pop(id(item[1]), None)
+            self._emit(refusal_row(item, error, self.opts.engine))
 
     def _emit(self, result: Result) -> None:
         summary = self.summary
@@ -362,12 +378,13 @@ class Runner:
             listener(result)
 
     def _finish_interrupted(self) -> None:
-        """Give every in-flight URL an ``interrupted`` row."""
+        """Give every in-flight URL an ``interrupted`` row (a redirect hop waiting in the queue
+        is in flight too)."""
+        error = InterruptedFetchError("interrupted before this URL finished")
         for job in list(self._active.values()):
             job.plan.close()
             if job.text is None:  # robots.txt: no row of its own
                 continue
-            error = InterruptedFetchError("interrupted before this URL finished")
             result = Result(
                 url=job.text,
                 engine=self.opts.engine,
@@ -377,6 +394,7 @@ class Runner:
             )
             self._emit(result)
         self._active.clear()
+        self._emit_refused([(item, error) for item in list(self._handed_off.values())])
 
 
 def _parse_entry(text: str, source: str, lineno: int) -> UrlLine | BadLine:

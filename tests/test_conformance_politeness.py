@@ -259,3 +259,24 @@ def test_huge_robots_txt_is_read_up_to_500_kib(
     run = fetch(engine, [a.url("/json/1"), a.url("/bytes/3")], tmp_path, robots=True)
     assert run.by_url(a.url("/json/1")).error_type == "robots"
     assert run.by_url(a.url("/bytes/3")).ok  # its rule lies beyond 500 KiB: not read
+
+
+def test_redirect_hop_to_a_new_origin_obeys_its_robots_txt(
+    engine: str, hosts: list[ServerThread], tmp_path: Path
+) -> None:
+    """A redirect to an origin whose robots.txt is unknown goes back through admission: its
+    robots.txt is fetched first and a disallowed hop is never requested."""
+    a, b = hosts[0], hosts[1]
+    b.robots.serve("User-agent: *\nDisallow: /json/\n")
+    blocked = a.url(f"/redirect-to?url={b.url('/json/1')}")
+    allowed = a.url(f"/redirect-to?url={b.url('/bytes/5')}")
+    run = fetch(engine, [blocked, allowed], tmp_path, robots=True)
+    row = run.by_url(blocked)
+    assert row.error_type == "robots" and row.status is None, row
+    assert row.final_url == b.url("/json/1") and row.redirects == 1 and row.attempts == 1
+    assert row.error == "disallowed by robots.txt: Disallow: /json/"
+    good = run.by_url(allowed)
+    assert good.ok and good.final_url == b.url("/bytes/5") and good.redirects == 1
+    assert good.attempts == 2
+    assert "/json/1" not in b.stats.by_path
+    assert b.stats.by_path["/robots.txt"] == 1 and a.stats.by_path["/robots.txt"] == 1

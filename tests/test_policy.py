@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 
 from fetchall.errors import ConnectError, DNSError, HTTPStatusError, RedirectError
 from fetchall.http.headers import Headers
@@ -13,12 +13,13 @@ from fetchall.policy import (
     Outcome,
     PolicySettings,
     Sleep,
+    Step,
     backoff_delay,
     build_request,
     plan,
     retry_after_seconds,
 )
-from fetchall.urls import parse_url
+from fetchall.urls import Target, parse_url
 
 SETTINGS = PolicySettings(retries=2, retry_backoff=1.0, retry_after_cap=60.0, max_redirects=3)
 
@@ -152,3 +153,69 @@ def test_user_headers_override_defaults() -> None:
     names = [k.lower() for k, _ in request.headers]
     assert names.count("user-agent") == 1 and names.count("accept") == 1
     assert dict(request.headers)["Host"] == "a:8080"
+
+
+class QueueNewOrigins:
+    """A pacer that sends every hop to another origin back through admission."""
+
+    def __init__(self) -> None:
+        self.reserved: list[str] = []
+        self.observed: list[tuple[str, int | None, float | None]] = []
+
+    def reserve(self, target: Target) -> float:
+        self.reserved.append(target.url)
+        return 0.0
+
+    def observe(self, target: Target, status: int | None, retry_after: float | None) -> None:
+        self.observed.append((target.url, status, retry_after))
+
+    def must_queue(self, target: Target) -> bool:
+        return target.host != "a"
+
+
+def drive(gen: Generator[Step, Outcome | None, Final], outcomes: Sequence[Outcome]) -> Final:
+    replies = iter(outcomes)
+    step = next(gen)
+    try:
+        while True:
+            step = gen.send(next(replies) if isinstance(step, Attempt) else None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def test_a_hop_to_a_new_origin_is_handed_back_and_resumed() -> None:
+    settings = PolicySettings(extra_headers=(("Authorization", "Bearer s"),))
+    pacer = QueueNewOrigins()
+    first = plan(parse_url("http://a/x"), settings, pacer=pacer)
+    final = drive(first, [status(302, Location="/y"), status(301, Location="http://b/z")])
+    assert final.handoff is not None and not final.ok and final.error is None
+    assert final.request.target.url == "http://b/z" and final.redirects == 2
+    assert final.attempts == 2 and "Authorization" not in dict(final.request.headers)
+    assert pacer.reserved == ["http://a/y"]  # the same-origin hop was paced, not queued
+    step = next(plan(final.request.target, settings, pacer=pacer, resume=final.handoff))
+    assert isinstance(step, Attempt) and step.number == 3  # admitted: no second booking
+    assert "Authorization" not in dict(step.request.headers)  # still another origin
+    with_loop = drive(
+        plan(final.request.target, settings, pacer=pacer, resume=final.handoff),
+        [status(302, Location="http://a/x")],
+    )  # back to where it started: a loop, as within one plan
+    assert isinstance(with_loop.error, RedirectError) and "loop" in str(with_loop.error)
+    done = drive(
+        plan(final.request.target, settings, pacer=pacer, resume=final.handoff), [status(200)]
+    )
+    assert done.ok and done.attempts == 3 and done.redirects == 2
+    assert pacer.reserved == ["http://a/y"]
+
+
+def test_a_hop_back_to_the_first_origin_gets_its_credentials_again() -> None:
+    settings = PolicySettings(extra_headers=(("Authorization", "Bearer s"),))
+    pacer = QueueNewOrigins()
+    final = drive(
+        plan(parse_url("http://a/x"), settings, pacer=pacer), [status(302, Location="http://b/1")]
+    )
+    assert final.handoff is not None
+    gen = plan(final.request.target, settings, pacer=pacer, resume=final.handoff)
+    step = next(gen)
+    step = gen.send(status(302, Location="http://a/back"))
+    assert isinstance(step, Attempt) and step.request.target.url == "http://a/back"
+    assert dict(step.request.headers)["Authorization"] == "Bearer s"

@@ -190,3 +190,15 @@ def test_the_robots_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     pop_all(limiter, clock.now)
     polite.admit(url("http://a/again"), "again")  # "a" was pushed out: fetched again
     assert polite.robots_requests == 4 and polite.parked == 1
+
+
+def test_hops_to_origins_without_known_robots_txt_are_queued() -> None:
+    polite, limiter, clock = setup()
+    assert polite.must_queue(url("http://a/x"))
+    polite.admit(url("http://a/x"), "x")
+    assert polite.must_queue(url("http://a/y"))  # being fetched: still unknown
+    [(robots, _)] = pop_all(limiter, clock.now)
+    polite.robots_done(robots, 404, HTTPStatusError("HTTP 404"), None)
+    assert not polite.must_queue(url("http://a/y"))
+    assert polite.must_queue(url("https://a/y"))  # another scheme: another robots.txt
+    assert not setup(robots=False)[0].must_queue(url("http://a/y"))

@@ -135,3 +135,43 @@ def test_progress_line_says_which_hosts_are_held_back(tmp_path: Path) -> None:
         view._last_line -= 10  # the plain line is due
         view(Result(url="http://a/", engine="asyncio", ok=True))
     assert "; hosts 1 cooling down" in stream.getvalue()
+
+
+def test_interrupt_gives_a_handed_off_redirect_its_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A URL whose redirect hop waits for another origin's robots.txt is still in flight:
+    Ctrl-C gives it an ``interrupted`` row like any other. A scripted engine answers:
+    robots.txt of a → 404, a/hop → 302 to b, robots.txt of b → Ctrl-C."""
+    import fetchall.runner
+    from fetchall.engines.base import RunContext, advance
+    from fetchall.http.headers import Headers
+    from fetchall.policy import Attempt, Final, Outcome, Request
+
+    def answer(request: Request) -> Outcome:
+        url = request.target.url
+        if url == "http://b.test/robots.txt":
+            raise KeyboardInterrupt
+        if url.endswith("/robots.txt"):
+            return Outcome(status=404, reason="Not Found")
+        return Outcome(
+            status=302, reason="Found", headers=Headers([("Location", "http://b.test/x")])
+        )
+
+    class Scripted:
+        name = "scripted"
+
+        def run(self, ctx: RunContext) -> None:
+            while (job := ctx.next_job()) is not None:
+                step = advance(job.plan, None)
+                while isinstance(step, Attempt):
+                    step = advance(job.plan, answer(step.request))
+                assert isinstance(step, Final)
+                ctx.complete(job, step)
+
+    monkeypatch.setattr(fetchall.runner, "create_engine", lambda name: Scripted())
+    summary = fetch_all(["http://a.test/hop"], engine="asyncio", out=tmp_path, robots=True)
+    [row] = rows(tmp_path / "report.jsonl")
+    assert summary.interrupted and summary.exit_code == 130
+    assert row["url"] == "http://a.test/hop" and row["error_type"] == "interrupted"
+    assert row["final_url"] == "http://b.test/x" and row["redirects"] == 1
