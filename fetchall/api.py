@@ -6,24 +6,23 @@ inputs (URL strings and/or URL-list files) into one lazy source, and hand it to 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from fetchall.callbacks import Callback, CallbackRegistry, default_registry
-from fetchall.errors import BadURLError, UsageError
+from fetchall.errors import UsageError
 from fetchall.fdlimit import raise_open_file_limit
 from fetchall.options import FetchOptions, parse_rate
 from fetchall.result import Result
 from fetchall.runner import Runner
 from fetchall.summary import RunSummary
-from fetchall.urllists import check_url_lists, read_url_lists
-from fetchall.urls import BadLine, UrlLine, parse_url
+from fetchall.urllists import check_url_lists, raw_strings, raw_url_lists
 
 _OPTION_NAMES = frozenset(f.name for f in fields(FetchOptions))
-_PATH_OPTIONS = ("out", "report", "cacert")
+_PATH_OPTIONS = ("out", "report", "cacert", "state")
 
 
 def fetch_all(
@@ -53,7 +52,9 @@ def fetch_all(
     check_url_lists(url_files)
     raise_open_file_limit(opts.concurrency)
     registry = _registry(callbacks)
-    source = chain(_from_strings(urls), read_url_lists(url_files))
+    if isinstance(urls, str):
+        urls = [urls]
+    source = chain(raw_strings(urls), raw_url_lists(url_files))
     listeners = (on_result,) if on_result is not None else ()
     runner = Runner(opts, source, callbacks=registry, listeners=listeners)
     if on_start is not None:
@@ -83,16 +84,3 @@ def _registry(callbacks: CallbackRegistry | Mapping[str, Callback] | None) -> Ca
     if isinstance(callbacks, CallbackRegistry):
         return callbacks
     return CallbackRegistry(callbacks)
-
-
-def _from_strings(urls: Iterable[str]) -> Iterator[UrlLine | BadLine]:
-    if isinstance(urls, str):
-        urls = [urls]
-    for index, raw in enumerate(urls, 1):
-        text = raw.strip()
-        if not text or text.startswith("#"):
-            continue
-        try:
-            yield UrlLine(target=parse_url(text), source="<api>", lineno=index, text=text)
-        except BadURLError as exc:
-            yield BadLine(text=text[:200], source="<api>", lineno=index, error=exc)

@@ -91,7 +91,23 @@ def fetch(
         Path | None, typer.Option(help="Python file with @on_host callbacks.")
     ] = None,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Skip URLs the previous report shows as saved.")
+        bool, typer.Option("--resume", help="Continue the unfinished run of OUT (its state).")
+    ] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start over, forgetting an unfinished run of OUT.")
+    ] = False,
+    refresh: Annotated[
+        bool,
+        typer.Option("--refresh", help="Fetch done URLs again, conditionally (ETag, date)."),
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Fetch the URLs that failed again.")
+    ] = False,
+    state: Annotated[
+        Path | None, typer.Option(help="State store [default: OUT/.fetchall/state.db].")
+    ] = None,
+    no_state: Annotated[
+        bool, typer.Option("--no-state", help="Keep no state (nothing can be resumed).")
     ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress and no summary.")
@@ -115,7 +131,8 @@ def fetch(
         max_size=parse_size(max_size) if max_size is not None else None,
         headers=tuple(parse_header(h) for h in header or ()),
         user_agent=user_agent if user_agent is not None else DEFAULT_USER_AGENT,
-        insecure=insecure, cacert=cacert, resume=resume, pipeline=pipeline,
+        insecure=insecure, cacert=cacert, resume=resume, pipeline=pipeline, fresh=fresh,
+        refresh=refresh, retry_failed=retry_failed, state=state, use_state=not no_state,
     )  # fmt: skip
     opts = build_options(None, settings)
     registry = load_callbacks_file(callbacks) if callbacks else CallbackRegistry()

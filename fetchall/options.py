@@ -106,11 +106,28 @@ class FetchOptions:
     """Request starts per second per host at most (None: no limit)."""
     robots: bool = False
     """Obey robots.txt (fetched once per origin; see README)."""
+    state: Path | None = None
+    """The state store (default ``OUT/.fetchall/state.db``)."""
+    use_state: bool = True
+    """Keep the run's state (False: ``--no-state``, nothing to resume)."""
+    fresh: bool = False
+    """Start over even if the state holds an unfinished run."""
+    refresh: bool = False
+    """Fetch the URLs that are done again, conditionally (ETag / Last-Modified)."""
+    retry_failed: bool = False
+    """Fetch the URLs that failed again."""
 
     @property
     def report_path(self) -> Path:
         """Where the JSONL report goes (``OUT/report.jsonl`` unless set)."""
         return self.report if self.report is not None else self.out / "report.jsonl"
+
+    @property
+    def state_path(self) -> Path | None:
+        """Where the state store lives (None with ``--no-state``)."""
+        if not self.use_state:
+            return None
+        return self.state if self.state is not None else self.out / ".fetchall" / "state.db"
 
     def validated(self) -> FetchOptions:
         """Return self after checking every value; raise `UsageError` on the first bad one."""
@@ -129,6 +146,7 @@ class FetchOptions:
             _rate(self.rate)
         if not isinstance(self.robots, bool):
             raise UsageError(f"robots must be True or False, got {self.robots!r}")
+        self._check_run_modes()
         for name, value in self.headers:
             parse_header(f"{name}: {value}")
         if self.cacert is not None:
@@ -153,6 +171,25 @@ class FetchOptions:
                 f"not {self.engine}"
             )
         return self
+
+    def _check_run_modes(self) -> None:
+        continuing = [
+            name
+            for name, on in (
+                ("--resume", self.resume),
+                ("--refresh", self.refresh),
+                ("--retry-failed", self.retry_failed),
+            )
+            if on
+        ]
+        if self.fresh and continuing:
+            raise UsageError(f"--fresh starts over: it cannot go with {continuing[0]}")
+        if not self.use_state:
+            needs = continuing + (["--fresh"] if self.fresh else [])
+            if needs:
+                raise UsageError(f"{needs[0]} needs the state store: drop --no-state")
+            if self.state is not None:
+                raise UsageError("--state and --no-state contradict each other")
 
     def with_changes(self, **changes: object) -> FetchOptions:
         """A copy with some fields replaced."""

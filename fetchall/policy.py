@@ -84,6 +84,25 @@ Step = Attempt | Sleep
 
 
 @dataclass(frozen=True, slots=True)
+class Conditional:
+    """Validators of an earlier fetch (``--refresh``): sent as ``If-None-Match`` /
+    ``If-Modified-Since`` to ``url`` (where they came from) only; a 304 then ends the URL ok."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """The conditional request headers."""
+        pairs = []
+        if self.etag is not None:
+            pairs.append(("If-None-Match", self.etag))
+        if self.last_modified is not None:
+            pairs.append(("If-Modified-Since", self.last_modified))
+        return tuple(pairs)
+
+
+@dataclass(frozen=True, slots=True)
 class Resume:
     """Where a plan handed back at a redirect (`Final.handoff`) picks up again."""
 
@@ -145,8 +164,15 @@ class Pacer(Protocol):
         origin's robots.txt is not known yet): the plan then ends with a handoff."""
 
 
-def build_request(target: Target, settings: PolicySettings, *, credentials: bool = True) -> Request:
-    """The request for ``target``: default headers, then the user's (which override by name).
+def build_request(
+    target: Target,
+    settings: PolicySettings,
+    *,
+    credentials: bool = True,
+    conditional: Conditional | None = None,
+) -> Request:
+    """The request for ``target``: default headers, then the user's (which override by name),
+    then ``conditional``'s if it is for ``target``.
 
     With ``credentials=False`` (after a redirect to another origin) Authorization, Cookie and
     Proxy-Authorization from the user's headers are dropped.
@@ -165,6 +191,8 @@ def build_request(target: Target, settings: PolicySettings, *, credentials: bool
         ("Connection", settings.connection),
     ]
     headers = [(k, v) for k, v in defaults if k.lower() not in overridden] + user
+    if conditional is not None and conditional.url == target.url:
+        headers += conditional.headers()
     return Request(target=target, headers=tuple(headers), body_limit=settings.body_limit)
 
 
@@ -203,14 +231,16 @@ def plan(
     now: Callable[[], float] = lambda: 0.0,
     pacer: Pacer | None = None,
     resume: Resume | None = None,
+    conditional: Conditional | None = None,
 ) -> Generator[Step, Outcome | None, Final]:
     """Decide every attempt, sleep and redirect for one URL; see the module docstring. The
     first attempt starts at once (the limiter admitted it); ``pacer`` paces the others. With
-    ``resume``, ``target`` is a redirect hop of a plan that handed it back."""
+    ``resume``, ``target`` is a redirect hop of a plan that handed it back. With
+    ``conditional``, its URL is asked conditionally, and a 304 from it ends the plan ok."""
     rng = rng or random.Random()
     here = (target.scheme, target.host, target.port)
     origin = resume.origin if resume is not None else here
-    request = build_request(target, settings, credentials=here == origin)
+    request = build_request(target, settings, credentials=here == origin, conditional=conditional)
     visited = set(resume.visited) if resume is not None else {target.url}
     attempts = resume.attempts if resume is not None else 0
     redirects = resume.redirects if resume is not None else 0
@@ -245,7 +275,9 @@ def plan(
             retries = 0
             visited.add(next_target.url)
             hop = (next_target.scheme, next_target.host, next_target.port)
-            request = build_request(next_target, settings, credentials=hop == origin)
+            request = build_request(
+                next_target, settings, credentials=hop == origin, conditional=conditional
+            )
             if pacer is not None and pacer.must_queue(next_target):
                 handoff = Resume(origin, frozenset(visited), attempts, redirects)
                 return Final(request, outcome, None, attempts, redirects, handoff)
@@ -261,7 +293,13 @@ def plan(
                 asked if asked is not None else backoff_delay(retries, settings.retry_backoff, rng)
             )
             continue
-        if status is not None and not 200 <= status < 300:
+        unchanged = (  # a 304 to the request that carried the validators
+            status == 304
+            and conditional is not None
+            and request.target.url == conditional.url
+            and bool(conditional.headers())
+        )
+        if status is not None and not 200 <= status < 300 and not unchanged:
             error = HTTPStatusError(f"HTTP {status} {outcome.reason}".rstrip())
         return Final(request, outcome, error, attempts, redirects)
 

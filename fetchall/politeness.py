@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fetchall.errors import CooldownError, FetchError, RobotsError
+from fetchall.frontier import Entry
 from fetchall.limits import HostLimiter
 from fetchall.output.writer import BodyFile
 from fetchall.policy import COOLDOWN_STATUSES, Final, Resume, describe_seconds
@@ -39,14 +40,21 @@ class Continuation:
     """A URL in flight whose redirect leads to an origin that must be admitted first (its
     robots.txt is not known yet): queued again at the hop, and picked up there by a new job."""
 
-    text: str  # the URL as given
+    entry: Entry  # the URL as the frontier handed it out
     resume: Resume
     started: float  # when its first job started (`time.monotonic`)
 
 
-Item = tuple[Target, str | Continuation | None]
-"""What waits in the limiter: a URL and its input text (or the `Continuation` of one), or (None)
-an origin's robots.txt."""
+Item = tuple[Target, Entry | Continuation | None]
+"""What waits in the limiter: a URL's target and its frontier `Entry` (or the `Continuation` of
+one, at a redirect hop), or (None) an origin's robots.txt."""
+
+
+def entry_of(item: Item) -> Entry | None:
+    """The frontier entry an item stands for (None for a robots.txt job)."""
+    entry = item[1]
+    return entry.entry if isinstance(entry, Continuation) else entry
+
 
 ROBOTS_CACHE_HOSTS = 10_000
 ROBOTS_CACHE_BYTES = 2 * 1024 * 1024
@@ -69,10 +77,10 @@ def refusal_row(item: Item, error: FetchError, engine: str) -> Result:
     """The report row of a URL that was not requested (or whose redirect hop was not)."""
     target, entry = item
     if not isinstance(entry, Continuation):
-        url = target.url if entry is None else entry
+        url = target.url if entry is None else entry.text
         return Result(url=url, engine=engine, error_type=error.error_type, error=str(error))
     return Result(
-        url=entry.text,
+        url=entry.entry.text,
         engine=engine,
         final_url=target.url,
         error_type=error.error_type,
@@ -117,7 +125,7 @@ class Politeness:
 
     # ---- admission (runner) ----
 
-    def admit(self, target: Target, text: str | Continuation) -> FetchError | None:
+    def admit(self, target: Target, text: Entry | Continuation) -> FetchError | None:
         """Queue a new URL (or a redirect hop handed back) in the limiter, park it behind its
         robots.txt, or return why it must not be requested."""
         key = target.host_key
@@ -257,7 +265,7 @@ class Politeness:
             f"(Retry-After), more than --retry-after-cap {self.cap:g} s"
         )
 
-    def _park(self, origin: str, target: Target, text: str | Continuation) -> None:
+    def _park(self, origin: str, target: Target, text: Entry | Continuation) -> None:
         waiting = self._parked.get(origin)
         if waiting is None:
             waiting = self._parked[origin] = []

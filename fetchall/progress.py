@@ -143,7 +143,8 @@ def print_summary(summary: RunSummary, view: ProgressView, out_dir: str, report:
     if summary.duplicates:
         extras.append(f"{summary.duplicates} duplicate lines skipped")
     if summary.resumed:
-        extras.append(f"{summary.resumed} already fetched (--resume)")
+        failed = f", {summary.resumed_failed} of them failed" if summary.resumed_failed else ""
+        extras.append(f"{summary.resumed} carried over from the earlier run{failed}")
     if summary.robots_requests:
         extras.append(
             f"{summary.robots_blocked} disallowed by robots.txt "

@@ -23,6 +23,11 @@ class Result:
     attempts: int = 0
     redirects: int = 0
     elapsed_ms: float = 0.0
+    unchanged: bool = False
+    # kept in the state store, not in the report:
+    sha256: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The report row: field order is the documented one (every field is a plain value, so
@@ -44,4 +49,5 @@ REPORT_FIELDS: tuple[str, ...] = (
     "redirects",
     "elapsed_ms",
     "engine",
+    "unchanged",
 )

@@ -1,51 +1,51 @@
-"""The runner: reads URL sources lazily, dedupes, admits jobs through politeness and the
-limiter, and turns each engine's `Final` into a saved file and one report row.
+"""The runner: takes URLs from a frontier, admits them through politeness and the limiter, and
+turns each engine's `Final` into a saved file and one report row.
 
 Strategy: engines pull work (`next_job`) and push results (`complete`), always from the
-coordinating thread, so callbacks, the output directory and the report need no locks. The source
-is pulled only while the limiter has room and nothing is ready, so memory grows with concurrency
-(plus a bounded waiting buffer), never with the length of the URL list. When hosts wait for their
-rate slot or a cooldown, `next_due` tells the engine when to ask again. Rate, cooldowns and
-robots.txt are `fetchall.politeness`'s; a robots.txt job comes back here like any job and is
-handed over to it. Ctrl-C: the engine's in-flight work unwinds, their temp files are removed,
-in-flight URLs get an ``interrupted`` row, and the report is closed.
+coordinating thread, so callbacks, the output directory, the report and the state store need no
+locks. The frontier is asked for a URL only while the limiter has room and nothing is ready, so
+memory grows with concurrency, never with the length of the URL list; with the state store
+(default) the frontier hands URLs out per host and records how each ended (`fetchall.frontier`,
+`fetchall.state`), without it (``--no-state``) it reads the lists in order. When hosts wait for
+their rate slot or a cooldown, or the store wants a commit, `next_due` tells the engine when to
+ask again. Rate, cooldowns and robots.txt are `fetchall.politeness`'s; a robots.txt job comes
+back here like any job and is handed over to it; saving a body and building its row is
+`fetchall.saving`'s. Ctrl-C: the engine's in-flight work unwinds, their temp files are removed,
+the state is committed, in-flight URLs get an ``interrupted`` row (they stay queued in the
+state, for ``--resume``), and the report is closed.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from itertools import count
 
-from fetchall.callbacks import CallbackRegistry, Response, decide_path
-from fetchall.digests import DigestMap
+from fetchall.callbacks import CallbackRegistry
 from fetchall.engines import ENGINES, create_engine
 from fetchall.engines.base import AttemptEnv, Job, PlanGen
-from fetchall.errors import (
-    BadURLError,
-    CallbackError,
-    FetchError,
-    InterruptedFetchError,
-    OutputError,
-)
+from fetchall.errors import FetchError, InterruptedFetchError
+from fetchall.frontier import Entry, Frontier
+from fetchall.frontier.listed import ListFrontier
+from fetchall.frontier.stored import StoreFrontier
 from fetchall.http.decoders import accept_encoding
 from fetchall.limits import HostLimiter
 from fetchall.options import FetchOptions
-from fetchall.output.paths import url_to_relpath
 from fetchall.output.report import ReportWriter
-from fetchall.output.writer import BodyFile, OutputDir
-from fetchall.policy import MAX_BACKOFF, Final, PolicySettings, Resume, plan
-from fetchall.politeness import Continuation, HostStatus, Item, Politeness, refusal_row
+from fetchall.output.writer import OutputDir
+from fetchall.policy import MAX_BACKOFF, Final, PolicySettings, plan
+from fetchall.politeness import Continuation, HostStatus, Item, Politeness, entry_of, refusal_row
 from fetchall.result import Result
-from fetchall.resume import PreviousRun, aside_path
 from fetchall.robots import BODY_LIMIT
+from fetchall.saving import Saver, conditional_for
+from fetchall.state.modes import RunStart, begin_run, finish_run, open_report
+from fetchall.state.store import StateError, StateStore
 from fetchall.summary import RunSummary
-from fetchall.urls import BadLine, Target, UrlLine, parse_url
+from fetchall.urllists import RawLine
+from fetchall.urls import BadLine, Target
 
-Source = Iterator[UrlLine | BadLine]
+Source = Iterator[RawLine]
 ResultListener = Callable[[Result], None]
 
 
@@ -53,7 +53,7 @@ ResultListener = Callable[[Result], None]
 class _Job:
     target: Target
     key: str
-    text: str | None  # None: the robots.txt of the target's origin (no report row)
+    entry: Entry | None  # None: the robots.txt of the target's origin (no report row)
     plan: PlanGen
     started: float
 
@@ -73,7 +73,7 @@ class Runner:
         self.concurrency = opts.concurrency
         self.per_host = opts.per_host
         self.pipeline = opts.pipeline
-        self.out = OutputDir(opts.out)
+        self.out = OutputDir(opts.out, digest=opts.use_state)
         self.env = AttemptEnv(
             out=self.out,
             timeout=opts.timeout,
@@ -84,10 +84,9 @@ class Runner:
         )
         self.summary = RunSummary(engine=opts.engine)
         self._source = source
-        self._extra: deque[str] = deque()
-        self._source_drained = False
-        self._seen = DigestMap()  # hash(url) of every URL taken; flat memory (digests.py)
-        self._previous: PreviousRun | None = None  # --resume
+        self._store: StateStore | None = None
+        self._store_broken = False  # a StateError: never touch the store again
+        self._frontier: Frontier = ListFrontier(iter(()), self._emit_bad_line)  # until `run`
         self._limiter: HostLimiter[Item] = HostLimiter(
             opts.concurrency,
             opts.per_host,
@@ -103,7 +102,7 @@ class Runner:
         )
         self._active: dict[int, _Job] = {}
         self._handed_off: dict[int, Item] = {}  # redirect hops queued as new jobs, by id
-        self._callbacks = callbacks or CallbackRegistry()
+        self._saver = Saver(self.out, callbacks or CallbackRegistry(), opts.engine, self.enqueue)
         self._listeners = listeners
         self._settings = PolicySettings(
             retries=opts.retries,
@@ -118,7 +117,6 @@ class Runner:
         # RFC 9309 §2.3.1.2, §2.5: five redirects, the first 500 KiB
         self._robots_settings = replace(self._settings, max_redirects=5, body_limit=BODY_LIMIT)
         self._rng = random.Random()
-        self._ids = count()
         self._report: ReportWriter | None = None
 
     # ---- the engine-facing contract (engines.base.RunContext) ----
@@ -131,6 +129,7 @@ class Runner:
             self._emit_refused(polite.take_refused())
         limiter = self._limiter
         now = time.monotonic()
+        self._frontier.checkpoint(now)  # a commit may be due (`next_due` woke the engine)
         while (popped := limiter.pop_ready(now)) is None:
             if not (
                 limiter.active < self.concurrency
@@ -139,18 +138,18 @@ class Runner:
             ):
                 return None
         key, (target, entry) = popped
+        resume = conditional = None
+        started = now
         if isinstance(entry, Continuation):  # a redirect hop handed back (`complete`)
             del self._handed_off[id(entry)]
-            text: str | None = entry.text
-            resume: Resume | None = entry.resume
-            started = entry.started
-        else:
-            text, resume, started = entry, None, now
-        robots = text is None
+            resume, started, entry = entry.resume, entry.started, entry.entry
+        elif entry is not None and entry.final_url is not None:
+            conditional = conditional_for(entry, self.out.root)  # --refresh
+        robots = entry is None
         job = _Job(
             target=target,
             key=key,
-            text=text,
+            entry=entry,
             plan=plan(
                 target,
                 self._robots_settings if robots else self._settings,
@@ -158,6 +157,7 @@ class Runner:
                 now=time.time,
                 pacer=None if robots else polite,
                 resume=resume,
+                conditional=conditional,
             ),
             started=started,
         )
@@ -165,19 +165,22 @@ class Runner:
         return job
 
     def next_due(self) -> float | None:
-        """When (`time.monotonic`) a host waiting for its rate slot or the end of a cooldown
-        becomes due, or None: engines with nothing else to wait for sleep until then."""
-        return self._limiter.next_due()
+        """When (`time.monotonic`) a host waiting for its rate slot or a cooldown becomes due,
+        or the state store wants a commit, or None: engines with nothing else to wait for
+        sleep until then."""
+        due, frontier_due = self._limiter.next_due(), self._frontier.next_due()
+        if due is None or (frontier_due is not None and frontier_due < due):
+            return frontier_due
+        return due
 
     @property
     def finished(self) -> bool:
-        """Nothing running, nothing waiting, and every source drained."""
+        """Nothing running, nothing waiting, and the frontier exhausted."""
         limiter = self._limiter
         return (
             limiter.active == 0
             and limiter.waiting == 0
-            and self._source_drained
-            and not self._extra
+            and self._frontier.exhausted
             and self._polite.parked == 0
             and not self._polite.refusals_pending
         )
@@ -187,12 +190,12 @@ class Runner:
         assert isinstance(job, _Job)
         del self._active[id(job)]
         self._limiter.release(job.key)
-        if job.text is None:
+        if job.entry is None:
             self._emit_refused(self._polite.robots_finished(job.target, final))
         elif final.handoff is not None:
-            self._hand_off(job.text, final, job.started)
+            self._hand_off(job.entry, final, job.started)
         else:
-            self._emit(self._result_for(job, final))
+            self._emit(self._saver.result(job.entry, final, job.started), job.entry)
 
     def host_status(self) -> HostStatus:
         """Hosts held back right now by cooldowns, rates and robots.txt (for progress)."""
@@ -201,140 +204,103 @@ class Runner:
     # ---- running ----
 
     def run(self) -> RunSummary:
-        """Run the chosen engine to the end (or to Ctrl-C) and return the summary."""
+        """Run the chosen engine to the end (or to Ctrl-C) and return the summary. A state
+        store that cannot be used or written raises `StateError` (after cleaning up)."""
         engine = create_engine(self.opts.engine)
-        if self.opts.resume:
-            self._previous = PreviousRun.load(self.opts.report_path, self.out.root)
         started = time.monotonic()
         self._reserve_report_path()
-        self._report = ReportWriter(self.opts.report_path)
+        start = self._open_state()
         try:
-            if self._previous is not None:
-                self._previous.copy_rows(self._report)
+            self._report = open_report(self._store, start, self.opts.report_path)
+        except BaseException:
+            if self._store is not None:
+                self._store.abandon()  # nothing happened: the state stays as it was
+            raise
+        try:
+            self._frontier = self._make_frontier()
             engine.run(self)
         except KeyboardInterrupt:
             self.summary.interrupted = True
+        except StateError:
+            self._store_broken = True
+            raise
         finally:
+            self._finish(started)
+        return self.summary
+
+    def _open_state(self) -> RunStart:
+        """Open the state store (unless ``--no-state``) and start this run over it."""
+        path = self.opts.state_path
+        if path is None:
+            return RunStart()
+        self._store = store = StateStore.open(path)
+        try:
+            opts = self.opts
+            start = begin_run(
+                store, out=opts.out, resume=opts.resume, fresh=opts.fresh,
+                refresh=opts.refresh, retry_failed=opts.retry_failed,
+            )  # fmt: skip
+        except BaseException:
+            store.close()
+            raise
+        self.out.remove_stale_temps()  # of a killed run: nobody else writes here (the lock)
+        self.summary.resumed, self.summary.resumed_failed = start.carried, start.carried_failed
+        return start
+
+    def _make_frontier(self) -> Frontier:
+        if self._store is None:
+            return ListFrontier(self._source, self._emit_bad_line)
+        assert self._report is not None
+        return StoreFrontier(
+            self._store, self._source, self._emit_bad_line,
+            per_host=self.per_host, concurrency=self.concurrency, engine=self.opts.engine,
+            report=self._report,
+        )  # fmt: skip
+
+    def _finish(self, started: float) -> None:
+        """Interrupted rows, temp files, the state's last commit, the report; the summary."""
+        try:
             self._finish_interrupted()
             self.out.remove_temps()
-            self._seen.close()
-            if self._previous is not None:
-                self._previous.close()
-            self._report.close()
-            self.summary.elapsed = time.monotonic() - started
-            polite = self._polite
-            self.summary.robots_blocked = polite.robots_blocked
-            self.summary.robots_requests = polite.robots_requests
-            self.summary.cooldowns = polite.cooldowns
-        return self.summary
+            self._frontier.close()
+            if self._store is not None and not self._store_broken:
+                complete = not self.summary.interrupted and self.finished
+                finish_run(self._store, complete=complete)
+        finally:
+            if self._store is not None:
+                self._store.close()
+            if self._report is not None:
+                self._report.close()
+        summary = self.summary
+        summary.elapsed = time.monotonic() - started
+        summary.duplicates = self._frontier.duplicates
+        polite = self._polite
+        summary.robots_blocked = polite.robots_blocked
+        summary.robots_requests = polite.robots_requests
+        summary.cooldowns = polite.cooldowns
 
     def _reserve_report_path(self) -> None:
         """Keep callback-chosen paths from overwriting a report that lives inside DIR."""
         root = self.out.root.resolve()
-        for path in (self.opts.report_path, aside_path(self.opts.report_path)):
-            report = path.resolve()
-            if report.is_relative_to(root):
-                self.out.reserve(report.relative_to(root).as_posix())
+        report = self.opts.report_path.resolve()
+        if report.is_relative_to(root):
+            self.out.reserve(report.relative_to(root).as_posix())
 
     def enqueue(self, url: str) -> None:
         """Add a URL to this run (from a callback); deduplicated like input lines."""
-        self._extra.append(url)
+        self._frontier.add(url)
 
     # ---- internals ----
 
     def _pull_one(self) -> bool:
-        """Move one entry from the sources into the limiter; False when they are drained."""
-        if self._extra:
-            text = self._extra.popleft()
-            entry: UrlLine | BadLine = _parse_entry(text, "callback", 0)
-        elif self._source_drained:
+        """Admit one URL from the frontier; False if it has none to give now."""
+        entry = self._frontier.pull()
+        if entry is None:
             return False
-        else:
-            next_entry = next(self._source, None)
-            if next_entry is None:
-                self._source_drained = True
-                return bool(self._extra)
-            entry = next_entry
-        if isinstance(entry, BadLine):
-            self._emit_bad_line(entry)
-            return True
-        target = entry.target
-        digest = hash(target.url)
-        if not self._seen.add(digest):
-            self.summary.duplicates += 1
-            return True
-        if self._previous is not None and target.url in self._previous:
-            self.summary.resumed += 1
-            return True
-        refusal = self._polite.admit(target, entry.text)
+        refusal = self._polite.admit(entry.target, entry)
         if refusal is not None:
-            self._emit_refused([((target, entry.text), refusal)])
+            self._emit_refused([((entry.target, entry), refusal)])
         return True
-
-    def _result_for(self, job: _Job, final: Final) -> Result:
-        assert job.text is not None
-        outcome = final.outcome
-        result = Result(
-            url=job.text,
-            engine=self.opts.engine,
-            final_url=final.request.target.url,
-            attempts=final.attempts,
-            redirects=final.redirects,
-            elapsed_ms=round((time.monotonic() - job.started) * 1000, 3),
-        )
-        if outcome is not None:
-            result.status = outcome.status
-            result.content_type = outcome.headers.get("content-type")
-        error = final.error
-        body = outcome.body if outcome is not None else None
-        if error is None and isinstance(body, BodyFile):
-            try:
-                result.path = self._save(job.target.url, final, body)
-                result.bytes = body.size if result.path is not None else 0
-                result.ok = True
-            except FetchError as exc:
-                error = exc
-        elif isinstance(body, BodyFile):
-            body.discard()
-        if error is not None:
-            result.error_type, result.error = error.error_type, str(error)
-        return result
-
-    def _save(self, url: str, final: Final, body: BodyFile) -> str | None:
-        """Run the host's callback (if any), then commit the body where it says."""
-        target = final.request.target
-        relpath = url_to_relpath(target)
-        callback = self._callbacks.match(target.host)
-        if callback is not None:
-            outcome = final.outcome
-            assert outcome is not None and outcome.status is not None
-            response = Response(
-                url=url,
-                final_url=target.url,
-                status=outcome.status,
-                reason=outcome.reason,
-                headers=outcome.headers,
-                host=target.host,
-                body_path=body.path,
-                size=body.size,
-                enqueue=self.enqueue,
-            )
-            try:
-                decided = decide_path(callback, response, relpath)
-            except CallbackError:
-                body.discard()
-                raise
-            if decided is None:  # SKIP
-                body.discard()
-                return None
-            relpath = decided
-        try:
-            return self.out.commit(body, relpath, target.url)
-        except OutputError:
-            raise
-        except OSError as exc:
-            body.discard()
-            raise OutputError(f"cannot save {relpath}: {exc}") from None
 
     def _emit_bad_line(self, entry: BadLine) -> None:
         where = f"{entry.source}:{entry.lineno}" if entry.lineno else entry.source
@@ -346,24 +312,26 @@ class Runner:
         )
         self._emit(result)
 
-    def _hand_off(self, text: str, final: Final, started: float) -> None:
+    def _hand_off(self, entry: Entry, final: Final, started: float) -> None:
         """Queue a URL's next redirect hop as a new job (through robots.txt first)."""
         assert final.handoff is not None
-        entry = Continuation(text, final.handoff, started)
+        continuation = Continuation(entry, final.handoff, started)
         target = final.request.target
-        self._handed_off[id(entry)] = (target, entry)
-        refusal = self._polite.admit(target, entry)
+        self._handed_off[id(continuation)] = (target, continuation)
+        refusal = self._polite.admit(target, continuation)
         if refusal is not None:
-            self._emit_refused([((target, entry), refusal)])
+            self._emit_refused([((target, continuation), refusal)])
 
     def _emit_refused(self, refused: list[tuple[Item, FetchError]]) -> None:
         """Rows for URLs that were not requested (robots.txt, a cooldown beyond the cap) —
         or whose redirect hop was not."""
         for item, error in refused:
             self._handed_off.pop(id(item[1]), None)
-            self._emit(refusal_row(item, error, self.opts.engine))
+            self._emit(refusal_row(item, error, self.opts.engine), entry_of(item))
 
-    def _emit(self, result: Result) -> None:
+    def _emit(self, result: Result, entry: Entry | None = None) -> None:
+        """Count and report; the frontier records ``entry``'s end (rows without an entry — bad
+        lines, interrupted URLs — are not recorded here); tell the listeners."""
         summary = self.summary
         if result.ok:
             summary.ok += 1
@@ -374,19 +342,23 @@ class Runner:
         summary.by_status[label or result.error_type or "error"] += 1
         assert self._report is not None
         self._report.write(result)
+        if entry is not None:
+            self._frontier.finished(entry, result)
         for listener in self._listeners:
             listener(result)
 
     def _finish_interrupted(self) -> None:
         """Give every in-flight URL an ``interrupted`` row (a redirect hop waiting in the queue
-        is in flight too)."""
+        is in flight too), after the state's last commit: they stay queued in it."""
+        if not self._store_broken:
+            self._frontier.checkpoint(time.monotonic(), force=True)
         error = InterruptedFetchError("interrupted before this URL finished")
         for job in list(self._active.values()):
             job.plan.close()
-            if job.text is None:  # robots.txt: no row of its own
+            if job.entry is None:  # robots.txt: no row of its own
                 continue
             result = Result(
-                url=job.text,
+                url=job.entry.text,
                 engine=self.opts.engine,
                 error_type=error.error_type,
                 error=str(error),
@@ -394,11 +366,6 @@ class Runner:
             )
             self._emit(result)
         self._active.clear()
-        self._emit_refused([(item, error) for item in list(self._handed_off.values())])
-
-
-def _parse_entry(text: str, source: str, lineno: int) -> UrlLine | BadLine:
-    try:
-        return UrlLine(target=parse_url(text), source=source, lineno=lineno)
-    except BadURLError as exc:
-        return BadLine(text=text[:200], source=source, lineno=lineno, error=exc)
+        for item in list(self._handed_off.values()):  # rows, not recorded: still queued
+            self._emit(refusal_row(item, error, self.opts.engine))
+        self._handed_off.clear()

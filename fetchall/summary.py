@@ -16,6 +16,9 @@ class RunSummary:
     failed: int = 0
     duplicates: int = 0
     resumed: int = 0
+    """URLs that ended in an earlier run of the state (their rows are in the report)."""
+    resumed_failed: int = 0
+    """Of those, the ones that did not end ok (they count for the exit status)."""
     robots_blocked: int = 0
     robots_requests: int = 0
     cooldowns: int = 0
@@ -36,7 +39,8 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """130 interrupted, 1 if any URL failed, else 0."""
+        """130 interrupted, 1 if any URL failed (in this run or an earlier one it continues),
+        else 0."""
         if self.interrupted:
             return 130
-        return 1 if self.failed else 0
+        return 1 if self.failed or self.resumed_failed else 0

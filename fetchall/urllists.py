@@ -1,5 +1,9 @@
 """Reading URL-list files lazily: one bounded line at a time, so memory does not grow with the
 length of a list. Blank lines and ``#`` comments are skipped; ``-`` is standard input.
+
+Reading and parsing are two steps: `raw_url_lists` yields each entry's text (`RawLine`), cheap
+to count and skip (a resumed run skips what its state store already holds without parsing it),
+and `parse_line` turns one into a `UrlLine` or a `BadLine`.
 """
 
 from __future__ import annotations
@@ -7,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TextIO
 
 from fetchall.errors import BadURLError, UsageError
@@ -17,10 +21,20 @@ _MAX_LINE = MAX_URL_LENGTH + 1024  # read bound for one line of a URL list
 STDIN_NAME = "<stdin>"  # the `source` of lines read from "-"
 
 
+RawLine = tuple[str, int, str, bool]
+"""One entry of a URL list before parsing: (source, line number, stripped text, overlong)."""
+
+
 def read_url_lists(
     paths: Sequence[str], stdin: TextIO | None = None
 ) -> Iterator[UrlLine | BadLine]:
-    """Yield every URL line of ``paths`` in order, lazily; ``-`` is stdin.
+    """Yield every URL line of ``paths`` in order, lazily, parsed (see `raw_url_lists`)."""
+    for raw in raw_url_lists(paths, stdin):
+        yield parse_line(raw)
+
+
+def raw_url_lists(paths: Sequence[str], stdin: TextIO | None = None) -> Iterator[RawLine]:
+    """Yield every entry of ``paths`` in order, lazily, unparsed; ``-`` is stdin.
 
     Blank lines and ``#`` comments are skipped; files are decoded as UTF-8 (BOM skipped,
     undecodable bytes replaced). Only LF ends a line (a CRLF's CR is stripped with the other
@@ -38,7 +52,27 @@ def read_url_lists(
             raise UsageError(f"cannot read URL list {path}: {_reason(exc)}") from None
 
 
-def _read_stdin(stdin: TextIO | None) -> Iterator[UrlLine | BadLine]:
+def parse_line(raw: RawLine) -> UrlLine | BadLine:
+    """The `UrlLine` (or `BadLine`, saying why) of one raw entry."""
+    source, lineno, line, overlong = raw
+    if overlong:
+        error = BadURLError(f"URL too long (more than {MAX_URL_LENGTH} characters)")
+        return BadLine(line[:MAX_BAD_TEXT], source, lineno, error)
+    try:
+        return UrlLine(parse_url(line), source, lineno, line)
+    except BadURLError as exc:
+        return BadLine(line[:MAX_BAD_TEXT], source, lineno, exc)
+
+
+def raw_strings(urls: Iterable[str], source: str = "<api>") -> Iterator[RawLine]:
+    """Entries of URLs given as strings (blank ones and ``#`` comments skipped)."""
+    for index, raw in enumerate(urls, 1):
+        text = raw.strip()
+        if text and not text.startswith("#"):
+            yield source, index, text, False
+
+
+def _read_stdin(stdin: TextIO | None) -> Iterator[RawLine]:
     """Entries of stdin: the given stream as is, or sys.stdin re-wrapped as lenient UTF-8."""
     if stdin is not None:
         yield from _entries(stdin, STDIN_NAME)
@@ -56,20 +90,12 @@ def _read_stdin(stdin: TextIO | None) -> Iterator[UrlLine | BadLine]:
         wrapper.detach()  # leave sys.stdin's buffer open
 
 
-def _entries(stream: TextIO, source: str) -> Iterator[UrlLine | BadLine]:
-    """Parse the lines of one stream into entries."""
+def _entries(stream: TextIO, source: str) -> Iterator[RawLine]:
+    """The entries of one stream: its lines, blank ones and comments skipped."""
     for lineno, raw, overlong in _lines(stream):
         line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if overlong:
-            error = BadURLError(f"URL too long (more than {MAX_URL_LENGTH} characters)")
-            yield BadLine(line[:MAX_BAD_TEXT], source, lineno, error)
-            continue
-        try:
-            yield UrlLine(parse_url(line), source, lineno, line)
-        except BadURLError as exc:
-            yield BadLine(line[:MAX_BAD_TEXT], source, lineno, exc)
+        if line and not line.startswith("#"):
+            yield source, lineno, line, overlong
 
 
 def _lines(stream: TextIO) -> Iterator[tuple[int, str, bool]]:

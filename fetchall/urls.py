@@ -94,6 +94,17 @@ def parse_url(text: str) -> Target:
     return Target(f"{scheme}://{netloc}{target}", scheme, host, port, target)
 
 
+def rebuild_target(url: str, host_key: str) -> Target:
+    """The `Target` of a URL that `parse_url` already normalised, and its ``host_key``, without
+    parsing it again (a frontier reading URLs back from the state store)."""
+    scheme, _, rest = url.partition("://")
+    slash = rest.find("/")
+    host, _, port = host_key.rpartition(":")
+    if host.startswith("["):
+        host = host[1:-1]
+    return Target(url, scheme, host, int(port), rest[slash:])
+
+
 def _show(text: str, limit: int = 100) -> str:
     """``repr`` of a (possibly shortened) piece of input, for one-line messages."""
     return repr(text if len(text) <= limit else text[:limit] + "...")

@@ -47,11 +47,16 @@ class Run:
 
     def files(self) -> list[str]:
         """Every file under the output dir except the report (relative POSIX paths)."""
-        return sorted(
-            p.relative_to(self.out).as_posix()
-            for p in self.out.rglob("*")
-            if p.is_file() and p.name != "report.jsonl"
-        )
+        return [p.relative_to(self.out).as_posix() for p in saved_files(self.out)]
+
+
+def saved_files(out: Path) -> list[Path]:
+    """Every file under ``out`` except the report and the state store, sorted."""
+    return sorted(
+        p
+        for p in out.rglob("*")
+        if p.is_file() and p.name != "report.jsonl" and p.relative_to(out).parts[0] != ".fetchall"
+    )
 
 
 def fetch(engine: str, urls: Iterable[str], out: Path, **settings: Any) -> Run:

@@ -29,7 +29,7 @@ def test_saves_body_and_reports_every_field(
     row = run.rows[0]
     assert list(row) == [
         "url", "final_url", "ok", "status", "error_type", "error", "path", "bytes",
-        "content_type", "attempts", "redirects", "elapsed_ms", "engine",
+        "content_type", "attempts", "redirects", "elapsed_ms", "engine", "unchanged",
     ]  # fmt: skip
     assert row["elapsed_ms"] >= 0 and run.summary.exit_code == 0
 

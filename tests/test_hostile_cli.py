@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fetchrun import tagged_processes
+from fetchrun import saved_files, tagged_processes
 from rawserver import RawConn, RawServer
 from test_cli import assert_no_traceback, cli, url_file
 
@@ -278,7 +278,7 @@ def test_sigint_during_a_large_body(engine: str, raw_server: RawServer, tmp_path
     rows = {row["url"]: row for row in rows_of(report)}
     assert rows[done]["ok"] is True and (out / rows[done]["path"]).read_bytes() == b"ok"
     assert rows[big]["error_type"] == "interrupted" and rows[big]["path"] is None
-    files = [p for p in out.rglob("*") if p.is_file() and p.name != "report.jsonl"]
+    files = saved_files(out)
     assert files == [out / rows[done]["path"]], files  # no partial body anywhere
     deadline = time.monotonic() + 10  # a fork server notices its parent's exit on its own
     while (left := tagged_processes(tag)) and time.monotonic() < deadline:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import brotli
 import pytest
+from fetchrun import saved_files
 from hostile import Case, bad, check_table, ok
 from rawserver import RawServer
 
@@ -200,4 +201,4 @@ def test_decompression_bomb_memory_is_bounded(
     assert report["error_type"] == "too_large" and report["path"] is None, report
     grown_mib = (report["peak"] - report["base"]) / 1024
     assert grown_mib < PEAK_BOUND_MIB, f"{engine}: peak RSS grew by {grown_mib:.0f} MiB"
-    assert not [p for p in out.rglob("*") if p.is_file() and p.name != "report.jsonl"]
+    assert not saved_files(out)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from fetchrun import FAST
 
-import fetchall.digests
 from fetchall.api import fetch_all
 from fetchall.errors import UsageError
+from fetchall.result import Result
 from fetchall.server import ServerThread
 
 pytestmark = pytest.mark.timeout(30)
@@ -21,17 +21,25 @@ def rows(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_resume_skips_saved_urls_and_keeps_their_rows(server: ServerThread, tmp_path: Path) -> None:
-    urls = [server.url("/bytes/10"), server.url("/bytes/20"), server.url("/status/503")]
-    first = fetch_all(urls, engine="asyncio", out=tmp_path, **FAST)
-    assert (first.ok, first.failed) == (2, 1)
-    (tmp_path / str(rows(tmp_path / "report.jsonl")[0]["path"])).unlink()  # one file went away
+def test_resume_continues_an_interrupted_run(server: ServerThread, tmp_path: Path) -> None:
+    urls = [server.url(f"/bytes/{n}") for n in range(1, 11)] + [server.url("/status/503")]
+
+    seen: list[Result] = []
+
+    def stop_after_four(result: Result) -> None:
+        seen.append(result)
+        if len(seen) == 4:
+            raise KeyboardInterrupt
+
+    first = fetch_all(urls, engine="blocking", out=tmp_path, on_result=stop_after_four, **FAST)
+    assert first.interrupted and first.ok == 4
     server.stats.reset()
     second = fetch_all(urls, engine="asyncio", out=tmp_path, resume=True, **FAST)
-    assert second.resumed == 1 and (second.ok, second.failed) == (1, 1)
-    assert server.stats.requests == 2  # the deleted file and the failed URL, nothing else
+    assert second.resumed == 4 and (second.ok, second.failed) == (6, 1)
+    assert second.exit_code == 1
+    assert server.stats.requests == 7  # the rest, nothing fetched twice
     report = rows(tmp_path / "report.jsonl")
-    assert sorted(str(r["url"]) for r in report) == sorted(urls)
+    assert sorted(str(r["url"]) for r in report) == sorted(urls)  # one row each
     assert all((tmp_path / str(r["path"])).is_file() for r in report if r["ok"])
 
 
@@ -76,12 +84,9 @@ def test_report_elsewhere_and_callback_cannot_overwrite_it(
     assert rows(other)[0]["ok"] is True and not (tmp_path / "o" / "report.jsonl").exists()
 
 
-def test_resume_twice_keeps_every_saved_row(
-    server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Resumed rows are carried over again by the next --resume (digests spilled to SQLite
-    here: 2 in memory), and the previous report moved aside is gone afterwards."""
-    monkeypatch.setattr(fetchall.digests, "DEFAULT_LIMIT", 2)
+def test_resume_twice_keeps_every_saved_row(server: ServerThread, tmp_path: Path) -> None:
+    """A finished run continued with more URLs fetches only the new ones; continued again, it
+    fetches nothing, and every row is carried over."""
     urls = [server.url(f"/bytes/{n}") for n in range(1, 7)]
     fetch_all(urls[:3], engine="asyncio", out=tmp_path, **FAST)
     second = fetch_all(urls, engine="asyncio", out=tmp_path, resume=True, **FAST)
@@ -91,25 +96,18 @@ def test_resume_twice_keeps_every_saved_row(
     assert third.resumed == 6 and server.stats.requests == 0
     report = rows(tmp_path / "report.jsonl")
     assert sorted(str(r["url"]) for r in report) == sorted(urls)
-    assert not (tmp_path / "report.jsonl.previous").exists()
 
 
-def test_resume_merges_a_previous_report_left_by_a_crash(
-    server: ServerThread, tmp_path: Path
-) -> None:
-    """A crash while copying leaves REPORT.previous beside a partial new report: the next
-    --resume reads both, and writes each saved URL once."""
+def test_resume_rewrites_a_lost_report_from_the_state(server: ServerThread, tmp_path: Path) -> None:
     urls = [server.url(f"/bytes/{n}") for n in range(1, 5)]
     fetch_all(urls, engine="asyncio", out=tmp_path, **FAST)
     report = tmp_path / "report.jsonl"
-    lines = report.read_text(encoding="utf-8").splitlines(keepends=True)
-    (tmp_path / "report.jsonl.previous").write_text("".join(lines[:3]), encoding="utf-8")
-    report.write_text(lines[0] + lines[3].rstrip("\n"), encoding="utf-8")  # partial copy
+    before = rows(report)
+    report.unlink()
     server.stats.reset()
     summary = fetch_all(urls, engine="asyncio", out=tmp_path, resume=True, **FAST)
     assert summary.resumed == 4 and server.stats.requests == 0
-    assert sorted(str(r["url"]) for r in rows(report)) == sorted(urls)
-    assert not (tmp_path / "report.jsonl.previous").exists()
+    assert rows(report) == sorted(before, key=lambda r: urls.index(str(r["url"])))
 
 
 def test_progress_line_says_which_hosts_are_held_back(tmp_path: Path) -> None:

@@ -34,19 +34,31 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 class ReportWriter:
-    """Writes report rows to ``path`` (parent directories are created)."""
+    """Writes report rows to ``path`` (parent directories are created). With ``keep``, the
+    first ``keep`` bytes of an existing report stay (a resumed run), the rest is cut off."""
 
-    def __init__(self, path: str | Path, flush_every: float = FLUSH_EVERY) -> None:
+    def __init__(
+        self, path: str | Path, flush_every: float = FLUSH_EVERY, *, keep: int = 0
+    ) -> None:
         self.path = Path(path)
         self._flush_every = flush_every
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if keep:
+                with open(self.path, "r+b") as old:
+                    old.truncate(keep)
             # backslashreplace turns a lone surrogate into a "\udcxx" JSON escape.
             self._file: TextIO = open(  # noqa: SIM115 - closed by close()
-                self.path, "w", encoding="utf-8", errors="backslashreplace", newline="\n"
+                self.path,
+                "a" if keep else "w",
+                encoding="utf-8",
+                errors="backslashreplace",
+                newline="\n",
             )
         except OSError as exc:
             raise UsageError(f"cannot write report {path}: {_reason(exc)}") from None
+        self.size = keep
+        """Bytes of the report once every row written so far is flushed."""
         self._lock = threading.Lock()  # the file is shared with the flusher thread
         self._dirty = False
         self._error: OSError | None = None
@@ -65,8 +77,11 @@ class ReportWriter:
     def write_row(self, row: dict[str, Any]) -> None:
         """Append an already-built row (e.g. one carried over by ``--resume``)."""
         line = _ENCODER.encode(row)
-        if not line.isascii():
+        if line.isascii():
+            self.size += len(line) + 1
+        else:
             line = line.translate(_LINE_BREAKS)
+            self.size += len(line.encode("utf-8", "backslashreplace")) + 1
         try:
             with self._lock:
                 self._raise_flush_error()
@@ -74,6 +89,15 @@ class ReportWriter:
                 self._dirty = True
                 if self._flusher is None:
                     self._file.flush()
+        except OSError as exc:
+            raise UsageError(f"cannot write report {self.path}: {_reason(exc)}") from None
+
+    def flush(self) -> None:
+        """Write every row so far to the file now."""
+        try:
+            with self._lock:
+                self._raise_flush_error()
+                self._file.flush()
         except OSError as exc:
             raise UsageError(f"cannot write report {self.path}: {_reason(exc)}") from None
 

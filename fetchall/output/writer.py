@@ -44,6 +44,7 @@ pickles as path + size.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
 import stat
@@ -59,6 +60,8 @@ from fetchall.errors import OutputError, UsageError
 from fetchall.output.paths import safe_relpath, split_ext
 
 TEMP_DIR = ".fetchall-tmp"
+STATE_DIR = ".fetchall"
+_PRIVATE_DIRS = frozenset({TEMP_DIR, STATE_DIR})
 MAX_TRIES = 8
 _O_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 FLUSH_AT = 64 * 1024
@@ -74,13 +77,16 @@ class BodyFile:
     so a small body is one ``write`` and a trickle of tiny chunks is not one syscall each.
     """
 
-    __slots__ = ("_fd", "_name", "_pending", "size")
+    __slots__ = ("_fd", "_hash", "_name", "_pending", "sha256", "size")
 
-    def __init__(self, path: str | Path, fd: int) -> None:
+    def __init__(self, path: str | Path, fd: int, *, digest: bool = False) -> None:
         self._name = os.fspath(path)  # a str: a Path is only built when asked for (`path`)
         self.size = 0
         self._fd = fd  # -1 once closed
         self._pending = bytearray()
+        self._hash = hashlib.sha256() if digest else None
+        self.sha256: str | None = None
+        """Hex SHA-256 of the body once closed (with ``digest``; the state store keeps it)."""
 
     @property
     def path(self) -> Path:
@@ -96,6 +102,8 @@ class BodyFile:
         """Append ``data``; a disk error (e.g. disk full) is an `OutputError`."""
         pending = self._pending
         self.size += len(data)
+        if self._hash is not None:
+            self._hash.update(data)
         if not pending and len(data) >= FLUSH_AT:
             self._write_all(data)
             return
@@ -108,6 +116,9 @@ class BodyFile:
         """Write what is pending and close (idempotent); a disk error is an `OutputError`."""
         if self._fd < 0:
             return
+        if self._hash is not None:
+            self.sha256 = self._hash.hexdigest()
+            self._hash = None
         try:
             if self._pending:
                 self._write_all(self._pending)
@@ -138,24 +149,27 @@ class BodyFile:
         except OSError as exc:
             raise OutputError(f"cannot write the body to disk: {_reason(exc)}") from None
 
-    def __getstate__(self) -> tuple[Path, int]:
-        """A *closed* body pickles as its path and size (a worker process hands it over)."""
+    def __getstate__(self) -> tuple[Path, int, str | None]:
+        """A *closed* body pickles as its path, size and digest (a worker process hands it
+        over)."""
         if self._fd >= 0:
             raise TypeError("cannot pickle a BodyFile that is still open")
-        return self.path, self.size
+        return self.path, self.size, self.sha256
 
-    def __setstate__(self, state: tuple[Path, int]) -> None:
-        path, self.size = state
+    def __setstate__(self, state: tuple[Path, int, str | None]) -> None:
+        path, self.size, self.sha256 = state
         self._name = os.fspath(path)
         self._fd = -1  # already complete: close() is a no-op, commit/discard work as usual
         self._pending = bytearray()
+        self._hash = None
 
 
 class OutputDir:
     """The output directory: hands out temporary files and commits them atomically."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, digest: bool = False) -> None:
         self.root = Path(root)
+        self.digest = digest  # bodies get a SHA-256 (`BodyFile.sha256`)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             real = os.path.realpath(self.root)
@@ -179,10 +193,17 @@ class OutputDir:
         self._tmp_ready_pid = 0
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"root": self.root, "_real": self._real, "_tmp": self._tmp, "_fold": self._fold_case}
+        return {
+            "root": self.root,
+            "_real": self._real,
+            "_tmp": self._tmp,
+            "_fold": self._fold_case,
+            "digest": self.digest,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.root = state["root"]
+        self.digest = state["digest"]
         self._real = state["_real"]
         self._tmp = state["_tmp"]
         self._fold_case = state["_fold"]
@@ -203,7 +224,7 @@ class OutputDir:
                 fd = os.open(path, _O_FLAGS, 0o666)
         except OSError as exc:
             raise OutputError(f"cannot create a temporary file: {_reason(exc)}") from None
-        return BodyFile(path, fd)
+        return BodyFile(path, fd, digest=self.digest)
 
     def _prepare_temp_dir(self) -> None:
         """Create the temp dir if needed and make sure it is a real directory, not a symlink."""
@@ -241,7 +262,8 @@ class OutputDir:
 
         Returns the relative path and its path digest.
         """
-        if parts[0] == TEMP_DIR or (self._fold_case and parts[0].casefold() == TEMP_DIR):
+        first = parts[0].casefold() if self._fold_case else parts[0]
+        if first in _PRIVATE_DIRS:  # fetchall's own directories: never a saved file's place
             parts[0] += ".d"
         last = parts[-1]
         for attempt in range(1, MAX_TRIES + 1):
@@ -320,6 +342,17 @@ class OutputDir:
             relpath = unicodedata.normalize("NFC", relpath).casefold()
         return hash(relpath)
 
+    def remove_stale_temps(self) -> None:
+        """Delete the temp files of processes that are gone (a killed run's partial bodies)."""
+        try:
+            names = os.listdir(self._tmp)
+        except OSError:
+            return
+        dead = {int(p) for p in {n.partition("-")[0] for n in names} if p.isdigit()} - {0}
+        dead = {pid for pid in dead if not _alive(pid)}
+        if dead:
+            self.remove_temps(dead)
+
     def remove_temps(self, pids: Iterable[int] | None = None) -> None:
         """Delete this process's (or ``pids``') leftover temp files; remove the dir if empty."""
         prefixes = tuple(f"{pid}-" for pid in (pids if pids is not None else [os.getpid()]))
@@ -333,6 +366,17 @@ class OutputDir:
             return
         with contextlib.suppress(OSError):
             os.rmdir(self._tmp)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (it may be someone else's: then it counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _tagged(name: str, key: str, attempt: int) -> str:

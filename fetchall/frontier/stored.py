@@ -1,0 +1,281 @@
+"""The frontier in the state store: the input imported as it is read, URLs handed out per host.
+
+Strategy: the input is imported while fetching goes on, whenever no active host has a URL ready
+for a free slot: entry by entry (parsed, inserted — the store's unique URL column is the
+duplicate filter — bad lines recorded) until one is ready or `IMPORT_BUDGET` seconds have passed
+(then `next_due` asks to be called again at once). So a list sorted by host reaches its later
+hosts as soon as the earlier ones are busy, and a slow stream (stdin) is read no further than
+needed, as without a store. URLs are handed out per *active host*: at most
+`max_active` hosts are in memory, each with a small buffer of its queued URLs and a count of
+URLs handed out and not finished (`outstanding`, at most ``cap``); a round robin over the active
+hosts with room picks the next URL. So a list of 5 hosts × 20,000 URLs in host order keeps all
+five busy, and memory does not grow with the list: the rest waits in the store.
+
+Most URLs never leave memory between import and fetch: a new URL of an active host with buffer
+room goes straight into the buffer; a host with more URLs in the store than in memory reads them
+back in input order (`LOAD_CHUNK` per query); a host the import sees while the active set is full
+is marked *pending* in the store and activated later, oldest first. Every `finished` URL is
+recorded in the store, which commits in batches (`StateStore.maybe_commit`) together with how
+far the input was imported and how long the report was, so a resumed run skips exactly the
+imported entries and keeps exactly the report rows of committed URLs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator
+from itertools import islice
+
+from fetchall.frontier import BadLineSink, Entry
+from fetchall.output.report import ReportWriter
+from fetchall.result import Result
+from fetchall.state.store import BLOCKED, DONE, FAILED, Finished, StateStore
+from fetchall.urllists import RawLine, parse_line
+from fetchall.urls import BadLine, UrlLine, rebuild_target
+
+IMPORT_BUDGET = 0.05
+"""Seconds one `pull` may spend importing before it lets the engine run."""
+LOAD_CHUNK = 64
+"""Queued URLs of one host read back per query."""
+CALLBACK_SOURCE = "callback"
+
+
+class _Host:
+    """An active host: its buffered URLs, how many are out, and whether the store has more."""
+
+    __slots__ = ("buffer", "cursor", "listed", "more", "outstanding")
+
+    def __init__(self, more: bool) -> None:
+        self.buffer: deque[Entry] = deque()
+        self.outstanding = 0
+        self.more = more  # queued URLs in the store beyond `cursor` that the buffer lacks
+        self.cursor = 0  # the id of the last URL taken into the buffer
+        self.listed = False
+
+
+class StoreFrontier:
+    """Per-host frontier over a `StateStore` (see module docstring)."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        source: Iterator[RawLine],
+        on_bad: BadLineSink,
+        *,
+        per_host: int,
+        concurrency: int,
+        engine: str,
+        report: ReportWriter,
+    ) -> None:
+        self.duplicates = 0
+        self._store = store
+        self._source: Iterator[RawLine] | None = source
+        self._on_bad = on_bad
+        self._engine = engine
+        self._report = report
+        self._recorded = report.size  # report bytes up to the last row the store records
+        self._cap = max(2 * per_host, 2)
+        self._max_active = max(64, 4 * concurrency)
+        self._hosts: dict[str, _Host] = {}
+        self._ready: deque[str] = deque()
+        # Hosts may wait in the store (a resumed run, or marked by this one when the active set
+        # was full); `_pending_maybe` stays true until a lookup finds none.
+        self._marked = self._pending_maybe = store.has_pending_hosts()
+        self._import_due: float | None = None  # `pull` ran out of time while importing
+        imported = store.meta.get("imported", 0)
+        self.imported = imported if isinstance(imported, int) else 0
+        self._skip = self.imported  # entries a resumed run imported before: not read again
+
+    # ---- handing out ----
+
+    def pull(self) -> Entry | None:
+        """The next URL, from the next active host with room (importing as needed)."""
+        self._import_due = None
+        deadline = time.monotonic() + IMPORT_BUDGET
+        while True:
+            entry = self._take()
+            if entry is not None:
+                return entry
+            if self._activate():
+                continue
+            source = self._source
+            if source is None:
+                return None
+            if self._skip:
+                skipped = sum(1 for _ in islice(source, self._skip))
+                self._skip = 0
+                if skipped < self.imported:  # a shorter input than last time: nothing new
+                    self._source = None
+                    continue
+            raw = next(source, None)
+            if raw is None:
+                self._source = None
+                continue
+            self.imported += 1
+            self._import([raw])
+            if time.monotonic() >= deadline:
+                self._import_due = time.monotonic()  # come back at once
+                return None
+
+    @property
+    def exhausted(self) -> bool:
+        """The input is imported and no host has a queued URL left."""
+        return self._source is None and not self._hosts and not self._pending_maybe
+
+    def add(self, url: str) -> None:
+        """A callback's URL: imported at once (deduplicated like the input)."""
+        self._import([(CALLBACK_SOURCE, 0, url, False)])
+
+    def finished(self, entry: Entry, result: Result) -> None:
+        """Record how ``entry`` ended; its host may take another URL."""
+        self._store.record(_finished(entry, result, self._engine))
+        self._recorded = self._report.size  # its row is the last one written
+        host = self._hosts.get(entry.target.host_key)
+        if host is not None:
+            host.outstanding -= 1
+            self._settle(entry.target.host_key, host)
+        self.checkpoint(time.monotonic())
+
+    def checkpoint(self, now: float, *, force: bool = False) -> None:
+        """Commit the store if a batch is due (or ``force``), with the import position and
+        the report's length: a resumed run skips that much input and keeps that much report."""
+        due = self._store.commit_due
+        if force or (due is not None and now >= due):
+            self._report.flush()
+            self._store.commit(imported=self.imported, report_offset=self._recorded)
+
+    def next_due(self) -> float | None:
+        """The next commit (at most `BATCH_SECONDS` after a write), or at once if `pull` ran
+        out of time importing."""
+        due = self._store.commit_due
+        if self._import_due is not None and (due is None or self._import_due < due):
+            due = self._import_due
+        return due
+
+    def close(self) -> None:
+        """Nothing to release (the store is closed by its owner)."""
+
+    # ---- internals ----
+
+    def _take(self) -> Entry | None:
+        """A URL from the next active host with room, round robin; None if there is none."""
+        ready = self._ready
+        while ready:
+            key = ready.popleft()
+            host = self._hosts[key]
+            host.listed = False
+            if host.outstanding >= self._cap:
+                continue
+            if not host.buffer and host.more:
+                self._load(key, host)
+            if not host.buffer:
+                self._settle(key, host)
+                continue
+            entry = host.buffer.popleft()
+            host.outstanding += 1
+            self._settle(key, host)
+            return entry
+        return None
+
+    def _settle(self, key: str, host: _Host) -> None:
+        """List a host with room and URLs; forget one with neither URLs nor URLs out."""
+        has_urls = bool(host.buffer) or host.more
+        if has_urls and host.outstanding < self._cap:
+            if not host.listed:
+                host.listed = True
+                self._ready.append(key)
+        elif not has_urls and host.outstanding == 0 and not host.listed:
+            del self._hosts[key]
+            if self._marked:  # it may have been marked pending while it was active
+                self._pending_maybe = True
+
+    def _load(self, key: str, host: _Host) -> None:
+        rows = self._store.queued(key, host.cursor, LOAD_CHUNK)
+        for row in rows:
+            host.buffer.append(
+                Entry(
+                    rebuild_target(row.url, key), row.text, row.id, row.etag,
+                    row.last_modified, row.final_url, row.path, row.bytes,
+                )
+            )  # fmt: skip
+        if rows:
+            host.cursor = rows[-1].id
+        host.more = len(rows) == LOAD_CHUNK
+
+    def _activate(self) -> bool:
+        """Take hosts waiting in the store into memory; False if none could be taken."""
+        room = self._max_active - len(self._hosts)
+        if room <= 0 or not self._pending_maybe:
+            return False
+        keys = self._store.pending_hosts(min(room, 256), set(self._hosts))
+        if not keys:
+            self._pending_maybe = False
+            return False
+        for key in keys:
+            host = self._hosts[key] = _Host(more=True)
+            self._settle(key, host)
+        return True
+
+    def _import(self, raws: list[RawLine]) -> None:
+        lines: list[UrlLine] = []
+        for raw in raws:
+            line = parse_line(raw)
+            if isinstance(line, BadLine):
+                self._on_bad(line)
+                self._store.add_bad(
+                    line.text, line.error.error_type, _bad_message(line), self._engine
+                )
+                self._recorded = self._report.size
+            else:
+                lines.append(line)
+        if not lines:
+            return
+        ids = self._store.add_urls([(u.target.url, u.text, u.target.host_key) for u in lines])
+        pending: dict[str, int] = {}
+        for line, row_id in zip(lines, ids, strict=True):
+            if row_id is None:
+                self.duplicates += 1
+            else:
+                self._place(line, row_id, pending)
+        if pending:
+            self._store.mark_hosts(pending)
+            self._pending_maybe = self._marked = True
+
+    def _place(self, line: UrlLine, row_id: int, pending: dict[str, int]) -> None:
+        """Put a new URL where it will be found: its active host's buffer, a new active host,
+        or (the active set full) the store's pending hosts."""
+        key = line.target.host_key
+        host = self._hosts.get(key)
+        if host is None:
+            if len(self._hosts) >= self._max_active:
+                pending.setdefault(key, row_id)
+                return
+            host = self._hosts[key] = _Host(more=False)
+        if host.more or len(host.buffer) >= LOAD_CHUNK:
+            host.more = True  # read back in input order after what the buffer holds
+        else:
+            host.buffer.append(Entry(line.target, line.text, row_id))
+            host.cursor = row_id
+        self._settle(key, host)
+
+
+def _bad_message(line: BadLine) -> str:
+    where = f"{line.source}:{line.lineno}" if line.lineno else line.source
+    return f"{where}: {line.error}"
+
+
+def _finished(entry: Entry, result: Result, engine: str) -> Finished:
+    """The store's record of a URL's report row."""
+    if result.ok:
+        state = DONE
+    elif result.error_type == "robots":
+        state = BLOCKED
+    else:
+        state = FAILED
+    return Finished(
+        entry.id, state, result.attempts, result.redirects, result.final_url, result.status,
+        result.path, result.bytes, result.sha256, result.etag, result.last_modified,
+        result.content_type, result.error_type, result.error, result.unchanged,
+        result.elapsed_ms, engine,
+    )  # fmt: skip

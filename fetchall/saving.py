@@ -1,0 +1,123 @@
+"""From an engine's `Final` to a saved file and a report `Result` (the runner calls it for every
+URL that ends, in the coordinating thread).
+
+Strategy: a complete 2xx body is handed to the host's callback, if any (`decide_path`: keep it
+where the URL says, elsewhere, or nowhere), then committed atomically into the output directory;
+any failure on the way fails the URL, never the run, and leaves no file. A ``304 Not Modified``
+to a conditional request (``--refresh``) keeps the file the earlier fetch saved: an ok row with
+``unchanged``, that file's path and size. The validators of the response (``ETag``,
+``Last-Modified``) and the SHA-256 of the saved body go into the `Result` for the state store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from fetchall.callbacks import CallbackRegistry, Response, decide_path
+from fetchall.errors import CallbackError, FetchError, OutputError
+from fetchall.frontier import Entry
+from fetchall.output.paths import url_to_relpath
+from fetchall.output.writer import BodyFile, OutputDir
+from fetchall.policy import Conditional, Final, Outcome
+from fetchall.result import Result
+
+
+def conditional_for(entry: Entry, root: Path) -> Conditional | None:
+    """The validators ``--refresh`` sends for ``entry``: those of its earlier fetch, if it saved
+    a file that is still there (a file gone, or a callback's SKIP, means fetching it whole)."""
+    if entry.final_url is None or (entry.etag is None and entry.last_modified is None):
+        return None
+    if entry.path is None or not (root / entry.path).is_file():
+        return None
+    return Conditional(entry.final_url, entry.etag, entry.last_modified)
+
+
+class Saver:
+    """Saves bodies and builds result rows for one run."""
+
+    def __init__(
+        self,
+        out: OutputDir,
+        callbacks: CallbackRegistry,
+        engine: str,
+        enqueue: Callable[[str], None],
+    ) -> None:
+        self.out = out
+        self.callbacks = callbacks
+        self.engine = engine
+        self.enqueue = enqueue
+
+    def result(self, entry: Entry, final: Final, started: float) -> Result:
+        """The row of ``entry``, which ended as ``final`` (its body saved or discarded)."""
+        outcome = final.outcome
+        result = Result(
+            url=entry.text,
+            engine=self.engine,
+            final_url=final.request.target.url,
+            attempts=final.attempts,
+            redirects=final.redirects,
+            elapsed_ms=round((time.monotonic() - started) * 1000, 3),
+        )
+        error = final.error
+        if outcome is not None:
+            result.status = outcome.status
+            headers = outcome.headers
+            result.content_type = headers.get("content-type")
+            result.etag, result.last_modified = headers.get("etag"), headers.get("last-modified")
+            if error is None and outcome.status == 304:  # a conditional request: unchanged
+                result.ok, result.unchanged = True, True
+                result.path, result.bytes = entry.path, entry.bytes
+                return result
+        body = outcome.body if outcome is not None else None
+        if error is None and isinstance(body, BodyFile):
+            try:
+                result.path = self._save(entry, final, outcome, body)
+                result.bytes = body.size if result.path is not None else 0
+                result.sha256 = body.sha256 if result.path is not None else None
+                result.ok = True
+            except FetchError as exc:
+                error = exc
+        elif isinstance(body, BodyFile):
+            body.discard()
+        if error is not None:
+            result.error_type, result.error = error.error_type, str(error)
+        return result
+
+    def _save(
+        self, entry: Entry, final: Final, outcome: Outcome | None, body: BodyFile
+    ) -> str | None:
+        """Run the host's callback (if any), then commit the body where it says."""
+        target = final.request.target
+        relpath = url_to_relpath(target)
+        callback = self.callbacks.match(target.host)
+        if callback is not None:
+            assert outcome is not None and outcome.status is not None
+            response = Response(
+                url=entry.target.url,
+                final_url=target.url,
+                status=outcome.status,
+                reason=outcome.reason,
+                headers=outcome.headers,
+                host=target.host,
+                body_path=body.path,
+                size=body.size,
+                enqueue=self.enqueue,
+            )
+            try:
+                decided = decide_path(callback, response, relpath)
+            except CallbackError:
+                body.discard()
+                raise
+            if decided is None:  # SKIP
+                body.discard()
+                return None
+            relpath = decided
+        try:
+            return self.out.commit(body, relpath, target.url)
+        except OutputError:
+            raise
+        except OSError as exc:
+            body.discard()
+            raise OutputError(f"cannot save {relpath}: {exc}") from None
