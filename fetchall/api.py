@@ -56,7 +56,11 @@ def fetch_all(
         urls = [urls]
     source = chain(raw_strings(urls), raw_url_lists(url_files))
     listeners = (on_result,) if on_result is not None else ()
-    runner = Runner(opts, source, callbacks=registry, listeners=listeners)
+    # stdin or a generator may block when read: read it no further than needed
+    may_block = "-" in url_files or not isinstance(urls, list | tuple | set | frozenset)
+    runner = Runner(
+        opts, source, callbacks=registry, listeners=listeners, source_may_block=may_block
+    )
     if on_start is not None:
         on_start(runner)
     return runner.run()

@@ -29,7 +29,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-COMMANDS = ("fetch", "engines", "serve", "demo", "bench")
+COMMANDS = ("fetch", "engines", "serve", "demo", "bench", "status")
 EXIT_INTERRUPTED = 130
 
 
@@ -216,7 +216,9 @@ def demo(
         print(f"fetchall demo: built-in server on {server.base_url}", file=sys.stderr)
         urls = list(demo_urls(server.base_url, template))
         with ProgressView() as view:
-            summary = fetch_all(urls, engine=engine, out=out, on_result=view, retry_backoff=0.1)
+            summary = fetch_all(
+                urls, engine=engine, out=out, on_result=view, retry_backoff=0.1, fresh=True
+            )
     print_summary(summary, view, str(out), str(out / "report.jsonl"))
     raise typer.Exit(summary.exit_code)
 
@@ -298,6 +300,29 @@ def bench(
     if plot is not None:
         write_plot(report, plot)
     raise typer.Exit(0 if report.all_ok else 1)
+
+
+@app.command()
+def status(
+    out: Annotated[
+        Path, typer.Argument(help="The output directory of the run.", show_default=True)
+    ] = Path("downloads"),
+    state: Annotated[
+        Path | None, typer.Option(help="The state store [default: OUT/.fetchall/state.db].")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Show a run's state: URLs per state and error, rate, time left, top hosts."""
+    import json
+
+    from fetchall.state.status import read_status, render
+
+    path = state if state is not None else out / ".fetchall" / "state.db"
+    reading = read_status(path)
+    if json_output:
+        print(json.dumps(reading.as_json()))
+    else:
+        print("\n".join(render(reading)))
 
 
 def _check_seconds(name: str, value: float) -> None:

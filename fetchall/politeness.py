@@ -122,6 +122,8 @@ class Politeness:
         self._parked: dict[str, list[Item]] = {}
         self._exhausted: list[str] = []  # host keys cooling beyond the cap, to drain
         self._cooled = False  # any cooldown yet? (else no clock reading per URL)
+        self.already_saved: Callable[[str], bool] = lambda url: False
+        """Whether this run saved a URL already (the runner sets it when it has a store)."""
 
     # ---- admission (runner) ----
 
@@ -227,8 +229,11 @@ class Politeness:
 
     def must_queue(self, target: Target) -> bool:
         """A redirect hop to an origin whose robots.txt is not known (or being fetched) goes
-        back through `admit`, so robots.txt is fetched and obeyed for it too."""
-        return self.robots and origin_of(target) not in self._rules
+        back through `admit`, so robots.txt is fetched and obeyed for it too; so does a hop to
+        a URL this run saved already (`already_saved`: the runner shares that file)."""
+        if self.robots and origin_of(target) not in self._rules:
+            return True
+        return self.already_saved(target.url)
 
     def observe(self, target: Target, status: int | None, retry_after: float | None) -> None:
         """A host answered: 429/503 start (or extend) its cooldown; anything else calms it."""

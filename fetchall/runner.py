@@ -68,6 +68,7 @@ class Runner:
         *,
         callbacks: CallbackRegistry | None = None,
         listeners: tuple[ResultListener, ...] = (),
+        source_may_block: bool = False,
     ) -> None:
         self.opts = opts
         self.concurrency = opts.concurrency
@@ -84,6 +85,7 @@ class Runner:
         )
         self.summary = RunSummary(engine=opts.engine)
         self._source = source
+        self._source_is_at_rest = not source_may_block  # files and lists: read ahead freely
         self._store: StateStore | None = None
         self._store_broken = False  # a StateError: never touch the store again
         self._frontier: Frontier = ListFrontier(iter(()), self._emit_bad_line)  # until `run`
@@ -251,10 +253,11 @@ class Runner:
         if self._store is None:
             return ListFrontier(self._source, self._emit_bad_line)
         assert self._report is not None
+        self._polite.already_saved = lambda url: self._frontier.saved(url, hop=True) is not None
         return StoreFrontier(
             self._store, self._source, self._emit_bad_line,
             per_host=self.per_host, concurrency=self.concurrency, engine=self.opts.engine,
-            report=self._report,
+            report=self._report, read_ahead=self._source_is_at_rest,
         )  # fmt: skip
 
     def _finish(self, started: float) -> None:
@@ -294,9 +297,14 @@ class Runner:
 
     def _pull_one(self) -> bool:
         """Admit one URL from the frontier; False if it has none to give now."""
-        entry = self._frontier.pull()
+        frontier = self._frontier
+        entry = frontier.pull()
         if entry is None:
             return False
+        saved = frontier.saved(entry.target.url)  # reached already, as another URL's end
+        if saved is not None:
+            self._emit(self._saver.shared(entry, saved, time.monotonic()), entry)
+            return True
         refusal = self._polite.admit(entry.target, entry)
         if refusal is not None:
             self._emit_refused([((entry.target, entry), refusal)])
@@ -314,9 +322,15 @@ class Runner:
 
     def _hand_off(self, entry: Entry, final: Final, started: float) -> None:
         """Queue a URL's next redirect hop as a new job (through robots.txt first)."""
-        assert final.handoff is not None
-        continuation = Continuation(entry, final.handoff, started)
+        handoff = final.handoff
+        assert handoff is not None
         target = final.request.target
+        saved = self._frontier.saved(target.url, hop=True)
+        if saved is not None:  # this run saved that URL already: share its file
+            result = self._saver.shared(entry, saved, started, final.attempts, final.redirects)
+            self._emit(result, entry)
+            return
+        continuation = Continuation(entry, handoff, started)
         self._handed_off[id(continuation)] = (target, continuation)
         refusal = self._polite.admit(target, continuation)
         if refusal is not None:

@@ -5,8 +5,9 @@ Strategy: a complete 2xx body is handed to the host's callback, if any (`decide_
 where the URL says, elsewhere, or nowhere), then committed atomically into the output directory;
 any failure on the way fails the URL, never the run, and leaves no file. A ``304 Not Modified``
 to a conditional request (``--refresh``) keeps the file the earlier fetch saved: an ok row with
-``unchanged``, that file's path and size. The validators of the response (``ETag``,
-``Last-Modified``) and the SHA-256 of the saved body go into the `Result` for the state store.
+``unchanged``, that file's path and size. A URL whose final URL this run saved already shares
+that file (`shared`). The validators of the response (``ETag``, ``Last-Modified``) and the
+SHA-256 of the saved body go into the `Result` for the state store.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fetchall.output.paths import url_to_relpath
 from fetchall.output.writer import BodyFile, OutputDir
 from fetchall.policy import Conditional, Final, Outcome
 from fetchall.result import Result
+from fetchall.state.store import Saved
 
 
 def conditional_for(entry: Entry, root: Path) -> Conditional | None:
@@ -84,6 +86,19 @@ class Saver:
         if error is not None:
             result.error_type, result.error = error.error_type, str(error)
         return result
+
+    def shared(
+        self, entry: Entry, saved: Saved, started: float, attempts: int = 0, redirects: int = 0
+    ) -> Result:
+        """The row of ``entry``, whose final URL this run saved already: it shares that file
+        (fetched once)."""
+        return Result(
+            url=entry.text, engine=self.engine, ok=True, final_url=saved.final_url,
+            status=saved.status, path=saved.path, bytes=saved.bytes,
+            content_type=saved.content_type, attempts=attempts, redirects=redirects,
+            elapsed_ms=round((time.monotonic() - started) * 1000, 3), sha256=saved.sha256,
+            etag=saved.etag, last_modified=saved.last_modified,
+        )  # fmt: skip
 
     def _save(
         self, entry: Entry, final: Final, outcome: Outcome | None, body: BodyFile

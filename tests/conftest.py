@@ -33,6 +33,7 @@ def server(builtin_server: ServerThread) -> ServerThread:
     """The session server with its stats, /flaky counters and robots.txt reset for this test."""
     builtin_server.stats.reset()
     builtin_server.robots.clear()
+    builtin_server.versions.clear()
     return builtin_server
 
 

@@ -70,12 +70,14 @@ def fetch(engine: str, urls: Iterable[str], out: Path, **settings: Any) -> Run:
 
 
 def assert_clean(run: Run) -> None:
-    """Invariants of every run: one row per result, no temp files left, no stray files."""
-    assert len(run.rows) == len(run.results) == run.summary.total
+    """Invariants of every run: one row per result (plus the rows a continued run carried
+    over), no temp files left, no stray files."""
+    assert len(run.results) == run.summary.total
+    assert len(run.rows) == run.summary.total + run.summary.resumed
     temp_dir = run.out / ".fetchall-tmp"
     leftovers = list(temp_dir.iterdir()) if temp_dir.exists() else []
     assert not leftovers, f"temporary files left behind: {leftovers}"
-    saved = {r.path for r in run.results if r.path is not None}
+    saved = {row["path"] for row in run.rows if row["path"] is not None}
     assert set(run.files()) == saved, "a file on disk has no ok row, or an ok row has no file"
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fetchall.result import Result
+from fetchall.state.store import Saved
 from fetchall.urls import BadLine, Target
 
 
@@ -54,6 +55,10 @@ class Frontier(Protocol):
 
     def finished(self, entry: Entry, result: Result) -> None:
         """``entry`` ended as ``result`` (its report row is written)."""
+
+    def saved(self, url: str, *, hop: bool = False) -> Saved | None:
+        """The file this run already saved for the final URL ``url`` (see
+        `StoreFrontier.saved`), or None."""
 
     def next_due(self) -> float | None:
         """When (`time.monotonic`) the frontier wants `pull` called again even if nothing

@@ -65,6 +65,10 @@ class ListFrontier:
     def finished(self, entry: Entry, result: Result) -> None:
         """Nothing to record without a store."""
 
+    def saved(self, url: str, *, hop: bool = False) -> None:
+        """Without a store, a final URL reached again is fetched again (same file)."""
+        return None
+
     def next_due(self) -> None:
         """Never needs a call of its own."""
         return None

@@ -7,8 +7,9 @@ duplicate filter — bad lines recorded) until one is ready or `IMPORT_BUDGET` s
 hosts as soon as the earlier ones are busy, and a slow stream (stdin) is read no further than
 needed, as without a store. URLs are handed out per *active host*: at most
 `max_active` hosts are in memory, each with a small buffer of its queued URLs and a count of
-URLs handed out and not finished (`outstanding`, at most ``cap``); a round robin over the active
-hosts with room picks the next URL. So a list of 5 hosts × 20,000 URLs in host order keeps all
+URLs handed out and not finished (`outstanding`, at most ``--per-host``); a round robin over the
+active hosts with room picks the next URL. The import reads ahead while the active hosts could
+not fill ``-c`` slots between them, so a list of 5 hosts × 20,000 URLs in host order keeps all
 five busy, and memory does not grow with the list: the rest waits in the store.
 
 Most URLs never leave memory between import and fetch: a new URL of an active host with buffer
@@ -27,10 +28,11 @@ from collections import deque
 from collections.abc import Iterator
 from itertools import islice
 
+from fetchall.digests import DigestMap
 from fetchall.frontier import BadLineSink, Entry
 from fetchall.output.report import ReportWriter
 from fetchall.result import Result
-from fetchall.state.store import BLOCKED, DONE, FAILED, Finished, StateStore
+from fetchall.state.store import BLOCKED, DONE, FAILED, Finished, Saved, StateStore
 from fetchall.urllists import RawLine, parse_line
 from fetchall.urls import BadLine, UrlLine, rebuild_target
 
@@ -44,10 +46,11 @@ CALLBACK_SOURCE = "callback"
 class _Host:
     """An active host: its buffered URLs, how many are out, and whether the store has more."""
 
-    __slots__ = ("buffer", "cursor", "listed", "more", "outstanding")
+    __slots__ = ("buffer", "counted", "cursor", "listed", "more", "outstanding")
 
     def __init__(self, more: bool) -> None:
         self.buffer: deque[Entry] = deque()
+        self.counted = False  # its slots are in the frontier's capacity
         self.outstanding = 0
         self.more = more  # queued URLs in the store beyond `cursor` that the buffer lacks
         self.cursor = 0  # the id of the last URL taken into the buffer
@@ -67,6 +70,7 @@ class StoreFrontier:
         concurrency: int,
         engine: str,
         report: ReportWriter,
+        read_ahead: bool = True,
     ) -> None:
         self.duplicates = 0
         self._store = store
@@ -75,9 +79,13 @@ class StoreFrontier:
         self._engine = engine
         self._report = report
         self._recorded = report.size  # report bytes up to the last row the store records
-        self._cap = max(2 * per_host, 2)
+        self._cap = per_host
         self._max_active = max(64, 4 * concurrency)
+        self._want = concurrency  # slots the active hosts should be able to fill
+        self._capacity = 0  # per-host slots of the active hosts that still have URLs
+        self._read_ahead = read_ahead
         self._hosts: dict[str, _Host] = {}
+        self._redirected = DigestMap()  # hash(final URL) -> row id, for redirected URLs
         self._ready: deque[str] = deque()
         # Hosts may wait in the store (a resumed run, or marked by this one when the active set
         # was full); `_pending_maybe` stays true until a lookup finds none.
@@ -90,33 +98,45 @@ class StoreFrontier:
     # ---- handing out ----
 
     def pull(self) -> Entry | None:
-        """The next URL, from the next active host with room (importing as needed)."""
+        """The next URL, from the next active host with room. The input is imported further
+        whenever no active host has one, and (``read_ahead``: not for a stream that may block)
+        while the active hosts cannot fill every slot, so later hosts are found early."""
         self._import_due = None
         deadline = time.monotonic() + IMPORT_BUDGET
+        if self._read_ahead:
+            while self._capacity < self._want and self._source is not None:
+                if not self._import_one(deadline):
+                    break
         while True:
             entry = self._take()
             if entry is not None:
                 return entry
             if self._activate():
                 continue
-            source = self._source
-            if source is None:
+            if self._source is None or not self._import_one(deadline):
                 return None
-            if self._skip:
-                skipped = sum(1 for _ in islice(source, self._skip))
-                self._skip = 0
-                if skipped < self.imported:  # a shorter input than last time: nothing new
-                    self._source = None
-                    continue
-            raw = next(source, None)
-            if raw is None:
+
+    def _import_one(self, deadline: float) -> bool:
+        """Import the next input entry; False when the input ended or time is up (then
+        `next_due` asks for a call at once)."""
+        if time.monotonic() >= deadline:
+            self._import_due = time.monotonic()
+            return False
+        source = self._source
+        assert source is not None
+        if self._skip:  # a resumed run: what the last one imported is not read again
+            skipped = sum(1 for _ in islice(source, self._skip))
+            self._skip = 0
+            if skipped < self.imported:  # a shorter input than last time: nothing new
                 self._source = None
-                continue
-            self.imported += 1
-            self._import([raw])
-            if time.monotonic() >= deadline:
-                self._import_due = time.monotonic()  # come back at once
-                return None
+                return False
+        raw = next(source, None)
+        if raw is None:
+            self._source = None
+            return False
+        self.imported += 1
+        self._import([raw])
+        return True
 
     @property
     def exhausted(self) -> bool:
@@ -131,11 +151,23 @@ class StoreFrontier:
         """Record how ``entry`` ended; its host may take another URL."""
         self._store.record(_finished(entry, result, self._engine))
         self._recorded = self._report.size  # its row is the last one written
+        final = result.final_url
+        if result.path is not None and final is not None and final != entry.target.url:
+            self._redirected[hash(final)] = entry.id  # URLs ending there share its file
         host = self._hosts.get(entry.target.host_key)
         if host is not None:
             host.outstanding -= 1
             self._settle(entry.target.host_key, host)
         self.checkpoint(time.monotonic())
+
+    def saved(self, url: str, *, hop: bool = False) -> Saved | None:
+        """The file this run already saved for the final URL ``url`` — as the end of another
+        URL's redirects, or (``hop``: a redirect towards ``url``) as an input URL itself."""
+        row_id = self._redirected.get(hash(url))
+        found = self._store.saved(row_id=row_id) if row_id is not None else None
+        if found is not None and found.final_url == url:
+            return found
+        return self._store.saved(url=url) if hop else None
 
     def checkpoint(self, now: float, *, force: bool = False) -> None:
         """Commit the store if a batch is due (or ``force``), with the import position and
@@ -154,7 +186,8 @@ class StoreFrontier:
         return due
 
     def close(self) -> None:
-        """Nothing to release (the store is closed by its owner)."""
+        """Drop the map of redirected URLs (the store is closed by its owner)."""
+        self._redirected.close()
 
     # ---- internals ----
 
@@ -181,6 +214,9 @@ class StoreFrontier:
     def _settle(self, key: str, host: _Host) -> None:
         """List a host with room and URLs; forget one with neither URLs nor URLs out."""
         has_urls = bool(host.buffer) or host.more
+        if has_urls != host.counted:
+            host.counted = has_urls
+            self._capacity += self._cap if has_urls else -self._cap
         if has_urls and host.outstanding < self._cap:
             if not host.listed:
                 host.listed = True

@@ -369,14 +369,19 @@ class OutputDir:
 
 
 def _alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists (it may be someone else's: then it counts as alive)."""
+    """Whether a process ``pid`` runs (someone else's counts as running; a zombie — killed,
+    not yet reaped — does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat_file:
+            return stat_file.read().rpartition(b")")[2].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _tagged(name: str, key: str, attempt: int) -> str:

@@ -5,7 +5,7 @@
 """
 
 from fetchall.server.app import ServerSettings, body_bytes, iter_body, make_app
-from fetchall.server.stats import RobotsFile, ServerStats
+from fetchall.server.stats import RobotsFile, ServerStats, Versions
 from fetchall.server.thread import ServerThread, demo_urls, serve_forever
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "ServerSettings",
     "ServerStats",
     "ServerThread",
+    "Versions",
     "body_bytes",
     "demo_urls",
     "iter_body",

@@ -8,7 +8,8 @@ body never sits in memory (a compressed body sent with Content-Length is compres
 yielding to the loop between pieces; the pattern compresses about a thousandfold). A
 middleware counts requests (with server-side start times) and applies the configured latency; a
 wrapped protocol factory counts accepted TCP connections (see `thread.py`). ``/robots.txt``
-serves whatever the server's `RobotsFile` holds (404 by default).
+serves whatever the server's `RobotsFile` holds (404 by default); ``/cached/NAME`` answers
+conditional requests (ETag, Last-Modified, 304) for a body whose version tests can bump.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ import string
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import Protocol
 
 from aiohttp import HttpVersion11, web
 from aiohttp.typedefs import Handler
 
-from fetchall.server.stats import RobotsFile, ServerStats
+from fetchall.server.stats import RobotsFile, ServerStats, Versions
 
 ALPHABET = (string.ascii_letters + string.digits).encode("ascii")
 PIECE = 64 * 1024
@@ -276,10 +278,38 @@ async def _links(request: web.Request) -> web.StreamResponse:
 
 
 def make_app(
-    settings: ServerSettings, stats: ServerStats, robots: RobotsFile | None = None
+    settings: ServerSettings,
+    stats: ServerStats,
+    robots: RobotsFile | None = None,
+    versions: Versions | None = None,
 ) -> web.Application:
     """Build the test application: routes, latency and request counting."""
     robots_file = robots or RobotsFile()
+    versions = versions or Versions()
+
+    async def cached(request: web.Request) -> web.StreamResponse:
+        """``/cached/NAME``: a body per version, with an ETag and a Last-Modified date
+        (``validators=etag|date|both|none``), and 304 for a request that matches them."""
+        name = request.match_info["name"]
+        version = versions.get(name)
+        which = request.query.get("validators", "both")
+        if which not in ("etag", "date", "both", "none"):
+            raise _bad("validators must be etag, date, both or none")
+        etag = f'"{name}-v{version}"'
+        date = formatdate(1_700_000_000 + version * 86_400, usegmt=True)
+        headers = {}
+        if which in ("etag", "both"):
+            headers["ETag"] = etag
+        if which in ("date", "both"):
+            headers["Last-Modified"] = date
+        if_none = request.headers.get("If-None-Match")
+        if_since = request.headers.get("If-Modified-Since")
+        if (if_none is not None and "ETag" in headers and if_none == etag) or (
+            if_none is None and if_since is not None and if_since == headers.get("Last-Modified")
+        ):
+            return await _send(request, _small(b"", "text/plain"), 304, headers)
+        body = f"{name} version {version}\n".encode()
+        return await _send(request, _small(body, "text/plain"), 200, headers)
 
     async def flaky(request: web.Request) -> web.StreamResponse:
         k = _int_param(request.match_info["k"], "k", 1, MAX_COUNT)
@@ -322,6 +352,7 @@ def make_app(
             web.get("/json/{id}", _json),
             web.get("/links/{n}", _links),
             web.get("/robots.txt", robots_txt),
+            web.get("/cached/{name}", cached),
         ]
     )
     return app

@@ -1,6 +1,6 @@
 """What the built-in test server saw, and what tests set it to serve: `ServerStats` (thread-safe
-counters and a bounded log of request start times, read from any thread) and `RobotsFile`
-(the ``/robots.txt`` answer).
+counters and a bounded log of request start times, read from any thread), `RobotsFile` (the
+``/robots.txt`` answer) and `Versions` (of the ``/cached/NAME`` bodies).
 """
 
 from __future__ import annotations
@@ -30,6 +30,29 @@ class RobotsFile:
     def clear(self) -> None:
         """Back to 404."""
         self.serve("", 404)
+
+
+class Versions:
+    """Versions of the ``/cached/NAME`` bodies (1 until bumped): what a changed page is."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._versions: dict[str, int] = {}
+
+    def get(self, name: str) -> int:
+        """The current version of ``name``."""
+        with self._lock:
+            return self._versions.get(name, 1)
+
+    def bump(self, name: str) -> None:
+        """Change the body (and validators) of ``name``."""
+        with self._lock:
+            self._versions[name] = self._versions.get(name, 1) + 1
+
+    def clear(self) -> None:
+        """Every name back to version 1."""
+        with self._lock:
+            self._versions.clear()
 
 
 class ServerStats:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from aiohttp import web
 
 from fetchall.server.app import ServerSettings, make_app
-from fetchall.server.stats import RobotsFile, ServerStats
+from fetchall.server.stats import RobotsFile, ServerStats, Versions
 
 _LOOPBACK = {"127.0.0.1": "127.0.0.1", "::1": "::1", "localhost": "127.0.0.1"}
 _START_TIMEOUT = 10.0
@@ -44,6 +44,7 @@ class ServerThread:
         self._ssl = ssl_context
         self.stats = ServerStats()
         self.robots = RobotsFile()
+        self.versions = Versions()
         self.port = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -115,7 +116,7 @@ class ServerThread:
             loop.close()
 
     async def _open(self) -> None:
-        app = make_app(self._settings, self.stats, self.robots)
+        app = make_app(self._settings, self.stats, self.robots, self.versions)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_GRACE)
         await self._runner.setup()
         handler, stats = self._runner.server, self.stats

@@ -135,6 +135,20 @@ class Finished:
     engine: str | None = None
 
 
+@dataclass(slots=True)
+class Saved:
+    """A URL this run saved: what another URL ending at the same final URL shares."""
+
+    final_url: str
+    status: int | None
+    path: str
+    bytes: int
+    content_type: str | None
+    sha256: str | None
+    etag: str | None
+    last_modified: str | None
+
+
 def default_path(out_dir: Path) -> Path:
     """Where the state of the run in ``out_dir`` lives unless ``--state`` says otherwise."""
     return out_dir / ".fetchall" / "state.db"
@@ -356,6 +370,19 @@ class StateStore:
             )
         ]
 
+    def saved(self, *, row_id: int | None = None, url: str | None = None) -> Saved | None:
+        """The saved file of the done row ``row_id``, or of the done URL ``url`` (None if it
+        is not done or saved no file)."""
+        self._write_results()
+        columns = "final_url, status, path, bytes, content_type, sha256, etag, last_modified"
+        where, key = ("id", row_id) if row_id is not None else ("url", url)
+        row = self._db.execute(
+            f"SELECT {columns} FROM urls WHERE {where} = ? AND state = 1", (key,)
+        ).fetchone()
+        if row is None or row[2] is None or row[0] is None:
+            return None
+        return Saved(*row)
+
     # ---- results ----
 
     def record(self, done: Finished) -> None:
@@ -421,6 +448,7 @@ class StateStore:
 
     def report_rows(self) -> Iterator[tuple[object, ...]]:
         """Every finished URL's report values (`ROW_COLUMNS`), in input order."""
+        self._write_results()
         yield from self._db.execute(f"SELECT {ROW_COLUMNS} FROM urls WHERE state != 0 ORDER BY id")
 
     @contextlib.contextmanager
@@ -486,16 +514,18 @@ def is_locked(path: Path) -> bool:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level="DEFERRED", check_same_thread=False, timeout=0)
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-    return db
+    return sqlite3.connect(path, isolation_level="DEFERRED", check_same_thread=False, timeout=0)
 
 
 def _check_or_create(db: sqlite3.Connection, path: Path) -> None:
-    """Create the schema in an empty database; refuse a database that is not ours."""
+    """Refuse a database that is not ours before writing anything to it (not even the journal
+    mode); create the schema in an empty one."""
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if tables:
+        _check_ours(db, tables, path)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     if not tables:
         db.executescript(SCHEMA)
         db.executemany(
@@ -503,7 +533,9 @@ def _check_or_create(db: sqlite3.Connection, path: Path) -> None:
             [("format", FORMAT), ("version", VERSION), ("created", time.time())],
         )
         db.commit()
-        return
+
+
+def _check_ours(db: sqlite3.Connection, tables: set[str], path: Path) -> None:
     meta = dict(db.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
     if meta.get("format") != FORMAT:
         raise StateError(f"{path} is not a fetchall state file (refusing to touch it)")
