@@ -38,8 +38,14 @@ from fetchall.urls import BadLine, UrlLine, rebuild_target
 
 IMPORT_BUDGET = 0.05
 """Seconds one `pull` may spend importing before it lets the engine run."""
+IMPORT_BATCH = 256
+"""Entries imported at once from input at rest (a file, a list); a stream: one at a time."""
 LOAD_CHUNK = 64
 """Queued URLs of one host read back per query."""
+BUFFER_MAX = 512
+"""URLs of one host held in memory at most, straight from the import."""
+BUFFERED_MAX = 16_384
+"""URLs held in memory at most over all hosts (about 6 MiB); beyond, new URLs wait in the store."""
 CALLBACK_SOURCE = "callback"
 
 
@@ -84,6 +90,8 @@ class StoreFrontier:
         self._want = concurrency  # slots the active hosts should be able to fill
         self._capacity = 0  # per-host slots of the active hosts that still have URLs
         self._read_ahead = read_ahead
+        self._buffered = 0  # URLs in the hosts' buffers
+        self._batch = IMPORT_BATCH if read_ahead else 1
         self._hosts: dict[str, _Host] = {}
         self._redirected = DigestMap()  # hash(final URL) -> row id, for redirected URLs
         self._ready: deque[str] = deque()
@@ -105,7 +113,7 @@ class StoreFrontier:
         deadline = time.monotonic() + IMPORT_BUDGET
         if self._read_ahead:
             while self._capacity < self._want and self._source is not None:
-                if not self._import_one(deadline):
+                if not self._import_more(deadline):
                     break
         while True:
             entry = self._take()
@@ -113,11 +121,11 @@ class StoreFrontier:
                 return entry
             if self._activate():
                 continue
-            if self._source is None or not self._import_one(deadline):
+            if self._source is None or not self._import_more(deadline):
                 return None
 
-    def _import_one(self, deadline: float) -> bool:
-        """Import the next input entry; False when the input ended or time is up (then
+    def _import_more(self, deadline: float) -> bool:
+        """Import the next entries of the input; False when it ended or time is up (then
         `next_due` asks for a call at once)."""
         if time.monotonic() >= deadline:
             self._import_due = time.monotonic()
@@ -130,13 +138,12 @@ class StoreFrontier:
             if skipped < self.imported:  # a shorter input than last time: nothing new
                 self._source = None
                 return False
-        raw = next(source, None)
-        if raw is None:
+        raws = list(islice(source, self._batch))
+        if len(raws) < self._batch:
             self._source = None
-            return False
-        self.imported += 1
-        self._import([raw])
-        return True
+        self.imported += len(raws)
+        self._import(raws)
+        return bool(raws)
 
     @property
     def exhausted(self) -> bool:
@@ -206,6 +213,7 @@ class StoreFrontier:
                 self._settle(key, host)
                 continue
             entry = host.buffer.popleft()
+            self._buffered -= 1
             host.outstanding += 1
             self._settle(key, host)
             return entry
@@ -228,6 +236,7 @@ class StoreFrontier:
 
     def _load(self, key: str, host: _Host) -> None:
         rows = self._store.queued(key, host.cursor, LOAD_CHUNK)
+        self._buffered += len(rows)
         for row in rows:
             host.buffer.append(
                 Entry(
@@ -288,11 +297,12 @@ class StoreFrontier:
                 pending.setdefault(key, row_id)
                 return
             host = self._hosts[key] = _Host(more=False)
-        if host.more or len(host.buffer) >= LOAD_CHUNK:
+        if host.more or len(host.buffer) >= BUFFER_MAX or self._buffered >= BUFFERED_MAX:
             host.more = True  # read back in input order after what the buffer holds
         else:
             host.buffer.append(Entry(line.target, line.text, row_id))
             host.cursor = row_id
+            self._buffered += 1
         self._settle(key, host)
 
 
@@ -309,8 +319,9 @@ def _finished(entry: Entry, result: Result, engine: str) -> Finished:
         state = BLOCKED
     else:
         state = FAILED
+    final = result.final_url if result.final_url != entry.target.url else None  # NULL: itself
     return Finished(
-        entry.id, state, result.attempts, result.redirects, result.final_url, result.status,
+        entry.id, state, result.attempts, result.redirects, final, result.status,
         result.path, result.bytes, result.sha256, result.etag, result.last_modified,
         result.content_type, result.error_type, result.error, result.unchanged,
         result.elapsed_ms, engine,

@@ -56,11 +56,11 @@ CREATE TABLE urls (
     parent INTEGER,
     attempts INTEGER NOT NULL DEFAULT 0,
     redirects INTEGER NOT NULL DEFAULT 0,
-    final_url TEXT,
+    final_url TEXT,  -- NULL: the URL itself (no redirect)
     status INTEGER,
     path TEXT,
     bytes INTEGER NOT NULL DEFAULT 0,
-    sha256 TEXT,
+    sha256 BLOB,
     etag TEXT,
     last_modified TEXT,
     content_type TEXT,
@@ -88,7 +88,8 @@ WHERE id = ?
 """
 
 ROW_COLUMNS = (
-    "text, final_url, state, status, error_type, error, path, bytes, content_type, attempts, "
+    "text, COALESCE(final_url, url), state, status, error_type, error, path, bytes, "
+    "content_type, attempts, "
     "redirects, elapsed_ms, engine, unchanged"
 )
 """The columns `report_rows` reads, in `row_from_columns` order."""
@@ -290,17 +291,15 @@ class StateStore:
         """Insert queued URLs ``(url, text, host)``; the id of each new one, None for a URL the
         store already holds (a duplicate)."""
         db = self._db
-        ids: list[int | None] = []
         with self._writing():
-            before = db.total_changes
-            for row in rows:
-                cursor = db.execute(
-                    "INSERT INTO urls (url, text, host) VALUES (?, ?, ?) "
-                    "ON CONFLICT (url) DO NOTHING",
-                    row,
-                )
-                ids.append(cursor.lastrowid if cursor.rowcount == 1 else None)
-            added = db.total_changes - before
+            (last,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM urls").fetchone()
+            db.executemany(
+                "INSERT INTO urls (url, text, host) VALUES (?, ?, ?) ON CONFLICT (url) DO NOTHING",
+                rows,
+            )
+            new = dict(db.execute("SELECT url, id FROM urls WHERE id > ?", (last,)))
+        ids = [new.pop(url, None) for url, _, _ in rows]  # a URL twice in `rows`: once new
+        added = len(rows) - ids.count(None)
         self.counts["queued"] += added
         self.counts["duplicates"] += len(rows) - added
         self._counts_dirty = True
@@ -359,12 +358,16 @@ class StateStore:
         return found
 
     def queued(self, host: str, after: int, limit: int) -> list[Queued]:
-        """The next queued URLs of ``host`` after id ``after``, in input order."""
-        self._write_results()  # a URL that ended must not read back as queued
+        """The next queued URLs of ``host`` after id ``after``, in input order (``after``
+        is the last one the caller took: none beyond it was handed out, so none has ended; from
+        the start, a URL that ended must not read back as queued: the results are written)."""
+        if not after:
+            self._write_results()
         return [
             Queued(*row)
             for row in self._db.execute(
-                "SELECT id, url, text, etag, last_modified, final_url, path, bytes FROM urls "
+                "SELECT id, url, text, etag, last_modified, COALESCE(final_url, url), path, "
+                "bytes FROM urls "
                 "WHERE host = ? AND state = 0 AND id > ? ORDER BY id LIMIT ?",
                 (host, after, limit),
             )
@@ -374,14 +377,20 @@ class StateStore:
         """The saved file of the done row ``row_id``, or of the done URL ``url`` (None if it
         is not done or saved no file)."""
         self._write_results()
-        columns = "final_url, status, path, bytes, content_type, sha256, etag, last_modified"
+        columns = (
+            "COALESCE(final_url, url), status, path, bytes, content_type, sha256, etag, "
+            "last_modified"
+        )
         where, key = ("id", row_id) if row_id is not None else ("url", url)
         row = self._db.execute(
             f"SELECT {columns} FROM urls WHERE {where} = ? AND state = 1", (key,)
         ).fetchone()
         if row is None or row[2] is None or row[0] is None:
             return None
-        return Saved(*row)
+        found = Saved(*row)
+        if isinstance(found.sha256, bytes):
+            found.sha256 = found.sha256.hex()
+        return found
 
     # ---- results ----
 
@@ -390,7 +399,9 @@ class StateStore:
         self._results.append(
             (
                 done.state, done.attempts, done.redirects, done.final_url, done.status,
-                done.path, done.bytes, done.sha256, done.etag, done.last_modified,
+                done.path, done.bytes,
+                bytes.fromhex(done.sha256) if done.sha256 else None,
+                done.etag, done.last_modified,
                 done.content_type, done.error_type, done.error, int(done.unchanged),
                 done.elapsed_ms, done.engine, time.time(), done.id,
             )
