@@ -237,7 +237,8 @@ def serving(small_count: int, large_count: int, base_dir: str | None = None) -> 
             for name, count, size in specs
             if count > 0
         }
-        process, port = start_nginx(work, next(iter(paths.values()))[0])
+        probe = next(iter(paths.values()))[0] if paths else f"/bytes/{FIXED_BODY_SIZE}"
+        process, port = start_nginx(work, probe)
         server = Server(work=work, port=port, process=process)
         for name, count, size in specs:
             if count > 0:

@@ -40,7 +40,8 @@ from fetchall.result import Result
 from fetchall.robots import BODY_LIMIT
 from fetchall.saving import Saver, conditional_for
 from fetchall.state.modes import RunStart, begin_run, finish_run, open_report
-from fetchall.state.store import StateError, StateStore
+from fetchall.state.schema import StateError
+from fetchall.state.store import StateStore
 from fetchall.summary import RunSummary
 from fetchall.urllists import RawLine
 from fetchall.urls import BadLine, Target

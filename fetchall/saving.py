@@ -23,7 +23,7 @@ from fetchall.output.paths import url_to_relpath
 from fetchall.output.writer import BodyFile, OutputDir
 from fetchall.policy import Conditional, Final, Outcome
 from fetchall.result import Result
-from fetchall.state.store import Saved
+from fetchall.state.schema import Saved
 
 
 def conditional_for(entry: Entry, root: Path) -> Conditional | None:

@@ -9,16 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from fetchall.state.files import is_locked
 from fetchall.state.modes import begin_run, row_from_columns
-from fetchall.state.store import (
-    BATCH_ROWS,
-    DONE,
-    FAILED,
-    Finished,
-    StateError,
-    StateStore,
-    is_locked,
-)
+from fetchall.state.schema import DONE, FAILED, Finished, StateError
+from fetchall.state.store import BATCH_ROWS, StateStore
 
 pytestmark = pytest.mark.timeout(30)
 

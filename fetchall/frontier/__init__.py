@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fetchall.result import Result
-from fetchall.state.store import Saved
+from fetchall.state.schema import Saved
 from fetchall.urls import BadLine, Target
 
 

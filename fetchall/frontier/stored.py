@@ -32,7 +32,8 @@ from fetchall.digests import DigestMap
 from fetchall.frontier import BadLineSink, Entry
 from fetchall.output.report import ReportWriter
 from fetchall.result import Result
-from fetchall.state.store import BLOCKED, DONE, FAILED, Finished, Saved, StateStore
+from fetchall.state.schema import BLOCKED, DONE, FAILED, Finished, Saved
+from fetchall.state.store import StateStore
 from fetchall.urllists import RawLine, parse_line
 from fetchall.urls import BadLine, UrlLine, rebuild_target
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from fetchall.output.report import ReportWriter
 from fetchall.result import REPORT_FIELDS
-from fetchall.state.store import DONE, FAILED, STATE_NAMES, StateError, StateStore
+from fetchall.state.schema import DONE, FAILED, STATE_NAMES, StateError
+from fetchall.state.store import StateStore
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def finish_run(store: StateStore, *, complete: bool, **meta: Any) -> None:
 
 
 def row_from_columns(values: tuple[Any, ...]) -> dict[str, Any]:
-    """A report row from `fetchall.state.store.ROW_COLUMNS` values."""
+    """A report row from `fetchall.state.schema.ROW_COLUMNS` values."""
     (text, final_url, state, status, error_type, error, path, size, content_type, attempts,
      redirects, elapsed_ms, engine, unchanged) = values  # fmt: skip
     row = {

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fetchall.state.store import FORMAT, STATE_NAMES, StateError, is_locked
+from fetchall.state.files import is_locked
+from fetchall.state.schema import FORMAT, STATE_NAMES, StateError
 
 TOP_HOSTS = 10
 RATE_WINDOW = 60.0

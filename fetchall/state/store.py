@@ -1,158 +1,39 @@
 """The run's durable state: one SQLite database per output directory (``DIR/.fetchall/state.db``).
 
-Strategy: one row per input URL (table ``urls``: the normalised URL, unique, so the store is also
-the run's duplicate filter; its input text, host key, state, and once finished everything the
-report row and a later ``--refresh`` need: status, path, bytes, SHA-256, ETag, Last-Modified...).
-A bad line of the input is a row too (no URL, state failed), so the report can be rebuilt and
-the input never needs re-reading. ``hosts`` remembers each host key and whether it has queued
-URLs not yet taken into memory (``pending``): the frontier (`fetchall.frontier.stored`) walks it,
-so the order of the list never limits concurrency. ``counts`` keeps totals per state and per
-error type, ``progress`` a snapshot of finished URLs per commit, so ``fetchall status`` never
-scans the table; ``meta`` holds the format, the run state and where the input and the report
-stood at the last commit.
-
-Writes come only from the coordinating thread, inside one open transaction that `maybe_commit`
-commits every `BATCH_ROWS` finished URLs or `BATCH_SECONDS` (measured here: ~11 µs per row in
-batches against ~33 µs with a commit each). WAL and ``synchronous=NORMAL``: a commit survives a
-killed process at once and a power cut once the OS flushes the WAL, and ``fetchall status`` reads
-beside the writer. Anything the store cannot do (not SQLite, not ours, locked, read-only, disk
-full) is a `StateError`: one line, exit 2, nothing overwritten.
+Strategy: the schema is in `fetchall.state.schema`, opening and locking in `fetchall.state.files`;
+this class is the run's one writer. Writes come only from the coordinating thread, inside one
+open transaction committed every `BATCH_ROWS` finished URLs or `BATCH_SECONDS` (`commit_due`
+says when; measured here: ~11 µs per row in batches against ~33 µs with a commit each). WAL and
+``synchronous=NORMAL``: a commit survives a killed process at once and a power cut once the OS
+flushes the WAL, and ``fetchall status`` reads beside the writer. Anything the store cannot do
+(locked, read-only, disk full) is a `StateError`: one line, exit 2, nothing overwritten.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-from fetchall.errors import UsageError
+from fetchall.state.files import check_or_create, connect, lock, translate, why
+from fetchall.state.schema import (
+    RESULT_UPDATE,
+    ROW_COLUMNS,
+    STATE_NAMES,
+    Finished,
+    Queued,
+    Saved,
+    StateError,
+)
 
-FORMAT = "fetchall-state"
-VERSION = 1
-QUEUED, DONE, FAILED, BLOCKED = 0, 1, 2, 3
-STATE_NAMES = ("queued", "done", "failed", "blocked")
 BATCH_ROWS = 500
 BATCH_SECONDS = 0.5
-CACHE_KIB = 4096
-"""SQLite page cache: bounded, so memory does not grow with the size of the database."""
 PROGRESS_KEEP = 300.0
 """Seconds of progress snapshots kept (the rate over the last minute needs one minute)."""
-
-SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
-CREATE TABLE urls (
-    id INTEGER PRIMARY KEY,
-    url TEXT UNIQUE,
-    text TEXT NOT NULL,
-    host TEXT,
-    state INTEGER NOT NULL DEFAULT 0,
-    depth INTEGER NOT NULL DEFAULT 0,
-    parent INTEGER,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    redirects INTEGER NOT NULL DEFAULT 0,
-    final_url TEXT,  -- NULL: the URL itself (no redirect)
-    status INTEGER,
-    path TEXT,
-    bytes INTEGER NOT NULL DEFAULT 0,
-    sha256 BLOB,
-    etag TEXT,
-    last_modified TEXT,
-    content_type TEXT,
-    error_type TEXT,
-    error TEXT,
-    unchanged INTEGER NOT NULL DEFAULT 0,
-    elapsed_ms REAL NOT NULL DEFAULT 0,
-    engine TEXT,
-    finished REAL
-);
-CREATE INDEX urls_queued ON urls (host, id) WHERE state = 0;
-CREATE INDEX urls_failed ON urls (host) WHERE state = 2;
-CREATE TABLE hosts (key TEXT PRIMARY KEY, first INTEGER NOT NULL, pending INTEGER NOT NULL)
-    WITHOUT ROWID;
-CREATE INDEX hosts_pending ON hosts (first) WHERE pending = 1;
-CREATE TABLE counts (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE progress (t REAL PRIMARY KEY, finished INTEGER NOT NULL);
-"""
-
-_RESULT_UPDATE = """
-UPDATE urls SET state = ?, attempts = ?, redirects = ?, final_url = ?, status = ?, path = ?,
-    bytes = ?, sha256 = ?, etag = ?, last_modified = ?, content_type = ?, error_type = ?,
-    error = ?, unchanged = ?, elapsed_ms = ?, engine = ?, finished = ?
-WHERE id = ?
-"""
-
-ROW_COLUMNS = (
-    "text, COALESCE(final_url, url), state, status, error_type, error, path, bytes, "
-    "content_type, attempts, "
-    "redirects, elapsed_ms, engine, unchanged"
-)
-"""The columns `report_rows` reads, in `row_from_columns` order."""
-
-
-class StateError(UsageError):
-    """The state store cannot be used (one line; the CLI exits 2)."""
-
-
-@dataclass(slots=True)
-class Queued:
-    """A queued URL as the frontier loads it."""
-
-    id: int
-    url: str
-    text: str
-    etag: str | None
-    last_modified: str | None
-    final_url: str | None
-    path: str | None
-    bytes: int
-
-
-@dataclass(slots=True)
-class Finished:
-    """What the store keeps of a URL that ended (the report row's values and more)."""
-
-    id: int
-    state: int
-    attempts: int = 0
-    redirects: int = 0
-    final_url: str | None = None
-    status: int | None = None
-    path: str | None = None
-    bytes: int = 0
-    sha256: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    content_type: str | None = None
-    error_type: str | None = None
-    error: str | None = None
-    unchanged: bool = False
-    elapsed_ms: float = 0.0
-    engine: str | None = None
-
-
-@dataclass(slots=True)
-class Saved:
-    """A URL this run saved: what another URL ending at the same final URL shares."""
-
-    final_url: str
-    status: int | None
-    path: str
-    bytes: int
-    content_type: str | None
-    sha256: str | None
-    etag: str | None
-    last_modified: str | None
-
-
-def default_path(out_dir: Path) -> Path:
-    """Where the state of the run in ``out_dir`` lives unless ``--state`` says otherwise."""
-    return out_dir / ".fetchall" / "state.db"
 
 
 class StateStore:
@@ -179,20 +60,20 @@ class StateStore:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StateError(
-                f"cannot create the state directory {path.parent}: {_why(exc)}"
+                f"cannot create the state directory {path.parent}: {why(exc)}"
             ) from None
-        lock_fd = _lock(path)
+        lock_fd = lock(path)
         try:
-            db = _connect(path)
+            db = connect(path)
             try:
-                _check_or_create(db, path)
+                check_or_create(db, path)
                 return cls(path, db, lock_fd)
             except BaseException:
                 db.close()
                 raise
         except sqlite3.Error as exc:
             os.close(lock_fd)
-            raise StateError(f"cannot use the state file {path}: {_why(exc)}") from None
+            raise StateError(f"cannot use the state file {path}: {why(exc)}") from None
         except BaseException:
             os.close(lock_fd)
             raise
@@ -452,7 +333,7 @@ class StateStore:
         """Execute the buffered result updates (inside the open transaction)."""
         if self._results:
             with self._writing():
-                self._db.executemany(_RESULT_UPDATE, self._results)
+                self._db.executemany(RESULT_UPDATE, self._results)
             self._results.clear()
 
     # ---- reading back ----
@@ -468,97 +349,8 @@ class StateStore:
         store is not committed again (a half-written batch stays uncommitted)."""
         self._dirty = True
         try:
-            with _translate(self.path):
+            with translate(self.path):
                 yield
         except StateError:
             self._broken = True
             raise
-
-
-@contextlib.contextmanager
-def _translate(path: Path) -> Iterator[None]:
-    """Turn a SQLite failure while writing into a one-line `StateError`."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise StateError(
-            f"cannot write the state file {path}: {_why(exc)}; --resume continues the run "
-            "once that is mended"
-        ) from None
-
-
-def _lock(path: Path) -> int:
-    """Take the run lock next to ``path`` (released by the OS if the process dies)."""
-    lock_path = path.with_name(path.name + ".lock")
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-    except OSError as exc:
-        raise StateError(f"cannot open the lock file {lock_path}: {_why(exc)}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        owner = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-        os.close(fd)
-        raise StateError(
-            f"another fetchall run (pid {owner}) is using {path}; wait for it, or use another "
-            "--out or --state"
-        ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
-    return fd
-
-
-def is_locked(path: Path) -> bool:
-    """Whether a run holds the lock of the store at ``path`` right now."""
-    lock_path = path.with_name(path.name + ".lock")
-    try:
-        fd = os.open(lock_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(path, isolation_level="DEFERRED", check_same_thread=False, timeout=0)
-
-
-def _check_or_create(db: sqlite3.Connection, path: Path) -> None:
-    """Refuse a database that is not ours before writing anything to it (not even the journal
-    mode); create the schema in an empty one."""
-    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    if tables:
-        _check_ours(db, tables, path)
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-    if not tables:
-        db.executescript(SCHEMA)
-        db.executemany(
-            "INSERT INTO meta (key, value) VALUES (?, ?)",
-            [("format", FORMAT), ("version", VERSION), ("created", time.time())],
-        )
-        db.commit()
-
-
-def _check_ours(db: sqlite3.Connection, tables: set[str], path: Path) -> None:
-    meta = dict(db.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
-    if meta.get("format") != FORMAT:
-        raise StateError(f"{path} is not a fetchall state file (refusing to touch it)")
-    if meta.get("version") != VERSION:
-        raise StateError(
-            f"{path} is a fetchall state file of format version {meta.get('version')!r}, "
-            f"this fetchall reads version {VERSION}"
-        )
-    db.execute("SELECT COUNT(*) FROM urls WHERE id < 0").fetchone()  # a cheap read: corrupt?
-
-
-def _why(exc: BaseException) -> str:
-    """A short lower-case reason."""
-    reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
-    return reason[:1].lower() + reason[1:]
