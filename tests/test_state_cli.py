@@ -45,6 +45,33 @@ def start(*args: str, **popen: object) -> subprocess.Popen[str]:
     )
 
 
+def kill_9_run(proc: subprocess.Popen[str]) -> None:
+    """``kill -9`` the run and its workers (its process group) all at once, but not
+    multiprocessing's resource tracker: like the OS after a user's ``kill -9``, it removes the
+    dead run's named semaphores, which would otherwise be left in /dev/shm by every test run."""
+    os.kill(proc.pid, signal.SIGKILL)  # the run itself first: it starts no more workers
+    for pid in group_members(proc.pid):
+        with contextlib.suppress(OSError):
+            if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 3  # the tracker exits once it has cleaned up
+    while group_members(proc.pid) - {proc.pid} and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # anything left (a worker forked meanwhile)
+
+
+def group_members(pgid: int) -> set[int]:
+    """The live (not zombie) processes of process group ``pgid``."""
+    members = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.add(int(stat.parent.name))
+    return members
+
+
 def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -93,7 +120,7 @@ def test_kill_9_then_resume_loses_nothing(
     args = [str(tmp_path / "urls.txt"), "-o", str(out), "-e", engine, "-c", "8", "--no-progress"]
     proc = start(*args)
     time.sleep(random.Random(seed).uniform(0.3, 1.8))
-    os.killpg(proc.pid, signal.SIGKILL)
+    kill_9_run(proc)
     proc.communicate(timeout=20)
     assert proc.returncode == -signal.SIGKILL  # killed mid-run, not after it
     committed = done_in_state(out)
