@@ -1,22 +1,24 @@
 """The frontier in the state store: the input imported as it is read, URLs handed out per host.
 
 Strategy: the input is imported while fetching goes on, whenever no active host has a URL ready
-for a free slot: entry by entry (parsed, inserted — the store's unique URL column is the
-duplicate filter — bad lines recorded) until one is ready or `IMPORT_BUDGET` seconds have passed
-(then `next_due` asks to be called again at once). So a list sorted by host reaches its later
-hosts as soon as the earlier ones are busy, and a slow stream (stdin) is read no further than
-needed, as without a store. URLs are handed out per *active host*: at most
-`max_active` hosts are in memory, each with a small buffer of its queued URLs and a count of
-URLs handed out and not finished (`outstanding`, at most ``--per-host``); a round robin over the
-active hosts with room picks the next URL. The import reads ahead while the active hosts could
-not fill ``-c`` slots between them, so a list of 5 hosts × 20,000 URLs in host order keeps all
-five busy, and memory does not grow with the list: the rest waits in the store.
+for a free slot: batch by batch (parsed, inserted with one statement — the store's unique URL
+column is the duplicate filter — bad lines recorded) until one is ready or `IMPORT_BUDGET`
+seconds have passed (then `next_due` asks to be called again at once); a stream (stdin) one
+entry at a time, so it is read no further than needed, as without a store. URLs are handed out
+per *active host*: at most `max_active` hosts are in memory, each with a small buffer of its
+queued URLs and a count of URLs handed out and not finished (`outstanding`, at most
+``--per-host``); a round robin over the active hosts with room picks the next URL. While the
+active hosts cannot fill ``-c`` slots between them, the import also *reads ahead*, in short
+slices and for at most `READ_AHEAD_SHARE` of the run's time: a list of 5 hosts × 20,000 URLs in
+host order reaches its fifth host within about two seconds and keeps all five busy, and a list
+of one host is imported beside the fetching, not before it. Memory does not grow with the list:
+the rest waits in the store.
 
 Most URLs never leave memory between import and fetch: a new URL of an active host with buffer
 room goes straight into the buffer; a host with more URLs in the store than in memory reads them
 back in input order (`LOAD_CHUNK` per query); a host the import sees while the active set is full
 is marked *pending* in the store and activated later, oldest first. Every `finished` URL is
-recorded in the store, which commits in batches (`StateStore.maybe_commit`) together with how
+recorded in the store, which commits in batches (`checkpoint`, when the store says) with how
 far the input was imported and how long the report was, so a resumed run skips exactly the
 imported entries and keeps exactly the report rows of committed URLs.
 """
@@ -38,7 +40,13 @@ from fetchall.urllists import RawLine, parse_line
 from fetchall.urls import BadLine, UrlLine, rebuild_target
 
 IMPORT_BUDGET = 0.05
-"""Seconds one `pull` may spend importing before it lets the engine run."""
+"""Seconds one `pull` may spend importing (for a URL to hand out) before it lets the engine run."""
+READ_AHEAD_SLICE = 0.005
+"""Seconds one `pull` may spend reading ahead (to find more hosts)."""
+READ_AHEAD_SHARE = 0.5
+"""Reading ahead takes at most this share of the run's time: the rest is left to fetching."""
+READ_AHEAD_MAX = 100_000
+"""Entries read ahead at most beyond the URLs handed out."""
 IMPORT_BATCH = 256
 """Entries imported at once from input at rest (a file, a list); a stream: one at a time."""
 LOAD_CHUNK = 64
@@ -100,30 +108,53 @@ class StoreFrontier:
         # was full); `_pending_maybe` stays true until a lookup finds none.
         self._marked = self._pending_maybe = store.has_pending_hosts()
         self._import_due: float | None = None  # `pull` ran out of time while importing
+        self._started = time.monotonic()
+        self._ahead_spent = 0.0  # seconds spent reading ahead
+        self._handed_out = 0  # URLs `pull` returned (this run)
         imported = store.meta.get("imported", 0)
         self.imported = imported if isinstance(imported, int) else 0
         self._skip = self.imported  # entries a resumed run imported before: not read again
+        self._imported_before = self.imported
 
     # ---- handing out ----
 
     def pull(self) -> Entry | None:
         """The next URL, from the next active host with room. The input is imported further
-        whenever no active host has one, and (``read_ahead``: not for a stream that may block)
-        while the active hosts cannot fill every slot, so later hosts are found early."""
+        whenever no active host has URLs left, and (``read_ahead``: not for a stream that may
+        block) read ahead, rationed, while the active hosts cannot fill every slot, so later
+        hosts are found early."""
         self._import_due = None
+        if self._read_ahead and self._capacity < self._want and self._source is not None:
+            self._read_more()
         deadline = time.monotonic() + IMPORT_BUDGET
-        if self._read_ahead:
-            while self._capacity < self._want and self._source is not None:
-                if not self._import_more(deadline):
-                    break
         while True:
             entry = self._take()
             if entry is not None:
                 return entry
             if self._activate():
                 continue
-            if self._source is None or not self._import_more(deadline):
+            if self._source is None or (self._read_ahead and self._capacity > 0):
+                return None  # the hosts with URLs are full: more input is reading ahead
+            if not self._import_more(deadline):
                 return None
+
+    def _read_more(self) -> None:
+        """Read ahead for one short slice, unless reading ahead has had its share of the run's
+        time: a list of one host (which can never fill ``-c`` with ``--per-host`` slots) is
+        imported beside the fetching, not before it."""
+        now = time.monotonic()
+        if self._ahead_spent >= READ_AHEAD_SHARE * (now - self._started):
+            return
+        deadline = now + READ_AHEAD_SLICE
+        while self._capacity < self._want and self._source is not None and self._ahead_room():
+            if not self._import_more(deadline):
+                break
+        self._import_due = None  # not urgent: the next `pull` reads further
+        self._ahead_spent += time.monotonic() - now
+
+    def _ahead_room(self) -> bool:
+        """Whether the input imported is less than `READ_AHEAD_MAX` beyond the URLs out."""
+        return self.imported - self._imported_before - self._handed_out < READ_AHEAD_MAX
 
     def _import_more(self, deadline: float) -> bool:
         """Import the next entries of the input; False when it ended or time is up (then
@@ -215,6 +246,7 @@ class StoreFrontier:
                 continue
             entry = host.buffer.popleft()
             self._buffered -= 1
+            self._handed_out += 1
             host.outstanding += 1
             self._settle(key, host)
             return entry
