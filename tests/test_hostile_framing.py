@@ -105,6 +105,15 @@ FRAMING: dict[str, Case] = {
     "chunk-data-longer": bad(CHUNKED + b"3\r\nhello\r\n0\r\n\r\n", "protocol", "chunk"),
     "chunk-ext-quoted": ok(CHUNKED + b'5;a="b;c";d\r\nhello\r\n0;e=f\r\n\r\n', b"hello"),
     "chunk-ext-bws": ok(CHUNKED + b"5 ;a=b\r\nhello\r\n0\r\n\r\n", b"hello"),
+    # RFC 9112 §7.1.1 allows whitespace only before ";", and an extension needs a name: llhttp
+    # rejects these too (lenient chunk lines are a request-smuggling primitive, §11.2)
+    "chunk-size-trailing-space": bad(CHUNKED + b"5 \r\nhello\r\n0\r\n\r\n", "protocol", "chunk"),
+    "chunk-size-trailing-tab": bad(CHUNKED + b"5\t\r\nhello\r\n0\r\n\r\n", "protocol", "chunk"),
+    "chunk-ext-no-name": bad(CHUNKED + b"5;\r\nhello\r\n0\r\n\r\n", "protocol", "chunk"),
+    "chunk-ext-space-no-name": bad(CHUNKED + b"5; \r\nhello\r\n0\r\n\r\n", "protocol", "chunk"),
+    "chunk-ext-no-value": bad(CHUNKED + b"5;a=\r\nhello\r\n0\r\n\r\n", "protocol", "chunk"),
+    "chunk-ext-open-quote": bad(CHUNKED + b'5;a="b\r\nhello\r\n0\r\n\r\n', "protocol", "chunk"),
+    "chunk-last-trailing-space": bad(CHUNKED + b"5\r\nhello\r\n0 \r\n\r\n", "protocol", "chunk"),
     "chunk-ext-huge": bad(
         CHUNKED + b"5;" + b"a" * 70000 + b"\r\nhello\r\n0\r\n\r\n", "protocol", "chunk size line"
     ),

@@ -278,6 +278,21 @@ CASES = [
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x1\r\nx\r\n0\r\n\r\n",
         ProtocolError,
     ),
+    Case(  # RFC 9112 §7.1.1: whitespace only before ";" (llhttp agrees)
+        "chunk-size-trailing-space",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1 \r\nx\r\n0\r\n\r\n",
+        ProtocolError,
+    ),
+    Case(  # an extension needs a name
+        "chunk-ext-no-name",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;\r\nx\r\n0\r\n\r\n",
+        ProtocolError,
+    ),
+    Case(
+        "chunk-ext-bws-name-value",
+        b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1 ; a = "q\\"" ;b\r\nx\r\n0\r\n\r\n',
+        [head(headers=[("transfer-encoding", "chunked")]), Data(b"x"), End()],
+    ),
     Case(
         "chunk-size-17-digits",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000001\r\nx\r\n0\r\n\r\n",
