@@ -13,6 +13,7 @@ import math
 import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, NoReturn
 
 import typer
@@ -369,6 +370,14 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def _sigterm_as_interrupt(signum: int, frame: object) -> None:
-    """SIGTERM behaves like Ctrl-C: in-flight work stops cleanly, the report is flushed."""
-    signal.raise_signal(signal.SIGINT)
+def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM behaves like Ctrl-C: in-flight work stops cleanly, the report is flushed.
+
+    It calls whatever handles Ctrl-C right now (asyncio's runner cancels its main task), or
+    raises `KeyboardInterrupt` when nothing does: a process started in the background by a
+    shell without job control inherits an *ignored* SIGINT, and re-raising SIGINT there would
+    make SIGTERM a no-op too."""
+    handler = signal.getsignal(signal.SIGINT)
+    if not callable(handler):  # SIG_IGN or SIG_DFL
+        raise KeyboardInterrupt
+    handler(signal.SIGINT, frame)

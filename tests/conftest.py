@@ -7,6 +7,7 @@ raw server is per test so routes never leak between tests. Only 127.0.0.1 and ::
 
 from __future__ import annotations
 
+import signal
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,12 @@ from rawserver import RawServer
 
 from fetchall.engines import ENGINES
 from fetchall.server import ServerThread
+
+# A test run started in the background by a shell without job control (or under nohup) inherits
+# an ignored SIGINT, and so would every fetchall the tests start: the Ctrl-C tests need it to
+# arrive. A handled signal is reset to its default in an exec'd child, an ignored one is not.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # ---------------------------------------------------------------------------- built-in server
 

@@ -349,6 +349,45 @@ def test_serve_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert "Traceback" not in stderr and proc.returncode == 130
 
 
+def _sigint_ignored() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("command", ["serve", *(f"fetch-{name}" for name in sorted(ENGINES))])
+def test_sigterm_stops_it_even_when_sigint_is_ignored(
+    command: str, server: ServerThread, tmp_path: Path
+) -> None:
+    """Started in the background by a shell without job control, a process inherits an ignored
+    SIGINT; SIGTERM (a process manager, ``docker stop``) must still stop it, with 130."""
+    urls = url_file(tmp_path, *[server.url(f"/bytes/{i}?latency=0.3") for i in range(200)])
+    if command == "serve":
+        argv = ["serve", "--port", "0"]
+    else:
+        engine = command.removeprefix("fetch-")
+        argv = [str(urls), "-o", str(tmp_path / "o"), "-e", engine, "-c", "2", "--no-progress"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fetchall", *argv], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_ignored,
+    )  # fmt: skip
+    try:
+        if command == "serve":
+            assert proc.stdout is not None
+            assert proc.stdout.readline().startswith("serving on ")
+        else:
+            report = tmp_path / "o" / "report.jsonl"
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not (report.exists() and report.stat().st_size):
+                time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+
+
 def _limit_open_files(soft: int, hard: int) -> Callable[[], None]:
     def apply() -> None:
         import resource

@@ -64,7 +64,8 @@ _STATUS_PREFIXES = (b"HTTP/1.0 ", b"HTTP/1.1 ")
 _BLOCK_END = re.compile(rb"\n\r?\n")
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
-_CHUNK_EXT = rb"[ \t]*;[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?"
+_CHUNK_EXT_VALUE = rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?"
+_CHUNK_EXT = rb"[ \t]*;[ \t]*" + _TOKEN + _CHUNK_EXT_VALUE
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:" + _CHUNK_EXT + rb")*")
 """RFC 9112 §7.1.1: chunk-size *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ):
 no whitespace after the size without an extension, no ";" without a name (llhttp agrees)."""
