@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -91,3 +92,14 @@ def tagged_processes(tag: str) -> list[str]:
         except OSError:  # gone meanwhile, or not ours
             continue
     return found
+
+
+def group_members(pgid: int) -> set[int]:
+    """The live (not zombie) processes of process group ``pgid``."""
+    members = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.add(int(stat.parent.name))
+    return members

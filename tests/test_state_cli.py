@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fetchrun import saved_files
+from fetchrun import group_members, saved_files
 
 from fetchall.server import ServerThread, body_bytes
 
@@ -59,17 +59,6 @@ def kill_9_run(proc: subprocess.Popen[str]) -> None:
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # anything left (a worker forked meanwhile)
-
-
-def group_members(pgid: int) -> set[int]:
-    """The live (not zombie) processes of process group ``pgid``."""
-    members = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                members.add(int(stat.parent.name))
-    return members
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:

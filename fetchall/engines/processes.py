@@ -33,6 +33,9 @@ initializer runs, may die of it with a traceback on stderr; the parent's cleanup
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -80,9 +83,29 @@ def pool_size(concurrency: int) -> int:
 
 def _mp_context() -> multiprocessing.context.BaseContext:
     """The forkserver context; its server (started once per process) preloads this module."""
+    global _helpers_stopped_at_exit
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["__main__", __name__])
+    if not _helpers_stopped_at_exit:
+        _helpers_stopped_at_exit = True
+        atexit.register(_stop_helpers)
     return context
+
+
+_helpers_stopped_at_exit = False
+
+
+def _stop_helpers() -> None:
+    """At exit: stop multiprocessing's fork server and resource tracker and wait for them.
+    Left alone, each notices the end of this process by itself, but only after it: fetchall
+    would exit with two of its processes still alive for a moment (a process manager sees
+    orphans). Private API (stdlib tests use it), so any failure is ignored."""
+    from multiprocessing import forkserver, resource_tracker
+
+    gc.collect()  # finalize dead pools' semaphores first: the tracker would report them leaked
+    for helper in (forkserver._forkserver, resource_tracker._resource_tracker):
+        with contextlib.suppress(Exception):
+            helper._stop()  # type: ignore[union-attr]
 
 
 class _Pool:
