@@ -24,8 +24,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check fetchall tests benchmarks
 	$(VENV)/bin/ruff format --check fetchall tests benchmarks
 
-typecheck: $(STAMP)
+typecheck: $(STAMP)  ## mypy --strict on the package, and on a user's script of the public API
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict tests/typed/api_usage.py
 
 check: lint typecheck test
 

@@ -19,7 +19,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SKIP",
+    "Callback",
     "CallbackRegistry",
+    "CallbackResult",
     "FetchOptions",
     "Response",
     "Result",
@@ -32,7 +34,9 @@ __all__ = [
 
 _LAZY = {
     "SKIP": "fetchall.callbacks",
+    "Callback": "fetchall.callbacks",
     "CallbackRegistry": "fetchall.callbacks",
+    "CallbackResult": "fetchall.callbacks",
     "Response": "fetchall.callbacks",
     "on_host": "fetchall.callbacks",
     "FetchOptions": "fetchall.options",
@@ -44,7 +48,14 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from fetchall.api import fetch_all
-    from fetchall.callbacks import SKIP, CallbackRegistry, Response, on_host
+    from fetchall.callbacks import (
+        SKIP,
+        Callback,
+        CallbackRegistry,
+        CallbackResult,
+        Response,
+        on_host,
+    )
     from fetchall.errors import UsageError
     from fetchall.options import FetchOptions
     from fetchall.result import Result

@@ -24,14 +24,23 @@ from fetchall.errors import UsageError
 app = typer.Typer(
     name="fetchall",
     help="Download every URL of URL-list files concurrently, through an engine of your choice.",
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, pwsh)
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 
 COMMANDS = ("fetch", "engines", "serve", "demo", "bench", "status")
+TOP_LEVEL_OPTIONS = ("--help", "-h", "--install-completion", "--show-completion")
+"""Arguments that belong to ``fetchall`` itself; anything else not a command means ``fetch``."""
 EXIT_INTERRUPTED = 130
+
+
+def _engine_names(incomplete: str) -> list[str]:
+    """Shell completion of ``--engine``: the registered engines starting with ``incomplete``."""
+    from fetchall.engines import ENGINES
+
+    return [name for name in sorted(ENGINES) if name.startswith(incomplete)]
 
 
 @app.command()
@@ -40,7 +49,13 @@ def fetch(
         list[str], typer.Argument(help="URL-list files ('-' = stdin).", show_default=False)
     ],
     engine: Annotated[
-        str, typer.Option("--engine", "-e", help="I/O engine (see `fetchall engines`).")
+        str,
+        typer.Option(
+            "--engine",
+            "-e",
+            help="I/O engine (see `fetchall engines`).",
+            autocompletion=_engine_names,
+        ),
     ] = "aiohttp",
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("downloads"),
     report: Annotated[
@@ -197,7 +212,10 @@ def demo(
     url_list: Annotated[
         Path, typer.Option("--list", help="Template URL list ({server} = server address).")
     ] = Path("urls/demo.txt"),
-    engine: Annotated[str, typer.Option("--engine", "-e", help="I/O engine.")] = "aiohttp",
+    engine: Annotated[
+        str,
+        typer.Option("--engine", "-e", help="I/O engine.", autocompletion=_engine_names),
+    ] = "aiohttp",
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("downloads"),
     latency: Annotated[
         float, typer.Option(help="Seconds the server adds to each response.")
@@ -337,7 +355,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     if args and args[0] in ("--version", "-V"):
         print(f"fetchall {__version__}")
         sys.exit(0)
-    if args and args[0] not in COMMANDS and args[0] not in ("--help", "-h"):
+    if args and args[0] not in COMMANDS and args[0] not in TOP_LEVEL_OPTIONS:
         args.insert(0, "fetch")
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     _log_warnings_to_stderr()

@@ -411,3 +411,33 @@ def test_open_file_limit_is_raised_or_reported(server: ServerThread, tmp_path: P
     )  # fmt: skip
     assert "fetchall: warning: --concurrency 200 needs about 464 open files" in capped.stderr
     assert capped.returncode == 0 and "Traceback" not in capped.stderr
+
+
+def _complete(words: str, cword: int) -> list[str]:
+    env = {**os.environ, "_FETCHALL_COMPLETE": "complete_bash", "COMP_WORDS": words,
+           "COMP_CWORD": str(cword)}  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "fetchall"], capture_output=True, text=True, env=env, timeout=30
+    )
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    return proc.stdout.split()
+
+
+def test_shell_completion_of_commands_options_and_engines() -> None:
+    assert _complete("fetchall st", 1) == ["status"]
+    assert "--engine" in _complete("fetchall fetch --eng", 2)
+    assert _complete("fetchall fetch urls.txt -e a", 4) == ["aiohttp", "asyncio"]
+    assert _complete("fetchall demo -e k", 3) == ["keepalive"]
+
+
+def test_completion_script_and_install(tmp_path: Path) -> None:
+    shown = cli("--show-completion", "bash")
+    assert shown.returncode == 0 and "_FETCHALL_COMPLETE" in shown.stdout, shown.stderr
+    env = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"}
+    installed = subprocess.run(
+        [sys.executable, "-m", "fetchall", "--install-completion", "bash"],
+        capture_output=True, text=True, env=env, timeout=30,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    written = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    assert "_FETCHALL_COMPLETE" in written
