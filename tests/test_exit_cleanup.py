@@ -1,6 +1,7 @@
 """Nothing of fetchall outlives it: once ``fetchall`` has exited, no process of its process group
 is alive (worker processes, multiprocessing's fork server and resource tracker included), after
-a normal run, a run of timeouts, Ctrl-C and SIGTERM, on every engine.
+a normal run, a run of timeouts, Ctrl-C and SIGTERM, on every engine; after ``kill -9`` of
+fetchall alone, what it started notices within a few seconds and exits too.
 
 fetchall runs in a process group of its own (``start_new_session``), so its group holds exactly
 what it started; the group is read from /proc the moment ``fetchall`` has been reaped.
@@ -40,7 +41,7 @@ def silent_port() -> Iterator[int]:
 
 
 @pytest.mark.parametrize("engine", sorted(ENGINES))
-@pytest.mark.parametrize("ending", ["normal", "timeout", "ctrl-c", "sigterm"])
+@pytest.mark.parametrize("ending", ["normal", "timeout", "ctrl-c", "sigterm", "kill-9"])
 def test_nothing_outlives_fetchall(
     engine: str, ending: str, server: ServerThread, silent_port: int, tmp_path: Path
 ) -> None:
@@ -61,20 +62,26 @@ def test_nothing_outlives_fetchall(
         stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True,
     )  # fmt: skip
     try:
-        if ending in ("ctrl-c", "sigterm"):
+        if ending in ("ctrl-c", "sigterm", "kill-9"):
             report = out / "report.jsonl"
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and not (report.exists() and report.stat().st_size):
                 time.sleep(0.02)
-            proc.send_signal(signal.SIGINT if ending == "ctrl-c" else signal.SIGTERM)
+            signals = {"ctrl-c": signal.SIGINT, "sigterm": signal.SIGTERM, "kill-9": signal.SIGKILL}
+            proc.send_signal(signals[ending])
         proc.wait(timeout=40)
         left = group_members(proc.pid)  # fetchall itself is reaped: anything here outlived it
+        if ending == "kill-9":  # nothing could clean up: what it started must notice, soon
+            deadline = time.monotonic() + 5
+            while left and time.monotonic() < deadline:
+                time.sleep(0.05)
+                left = group_members(proc.pid)
     finally:
         errors.close()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # whatever is left, so no test leaks it
     stderr = (tmp_path / "stderr.txt").read_text()
-    expected = {"normal": 0, "timeout": 1, "ctrl-c": 130, "sigterm": 130}[ending]
+    expected = {"normal": 0, "timeout": 1, "ctrl-c": 130, "sigterm": 130, "kill-9": -9}[ending]
     assert proc.returncode == expected, stderr
     assert "Traceback" not in stderr
     assert not left, [_command(pid) for pid in left]

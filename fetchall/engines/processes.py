@@ -29,6 +29,9 @@ reacts (a `KeyboardInterrupt`): it cancels queued attempts, terminates every wor
 that is still alive after `TERMINATE_TIMEOUT`), removes the temp files named after the workers'
 pids, and re-raises. A worker forked at the very instant of a terminal's Ctrl-C, before its
 initializer runs, may die of it with a traceback on stderr; the parent's cleanup is the same.
+At exit the fork server and the resource tracker are stopped too; if the parent is killed
+outright (``kill -9``), each worker's watch thread sees it go and exits, and the fork server
+and tracker follow.
 """
 
 from __future__ import annotations
@@ -37,8 +40,10 @@ import atexit
 import contextlib
 import gc
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -62,11 +67,24 @@ _worker_env: AttemptEnv | None = None
 
 
 def _init_worker(env: AttemptEnv) -> None:
-    """Pool initializer: leave Ctrl-C to the parent, die on SIGTERM, remember the environment."""
+    """Pool initializer: leave Ctrl-C to the parent, die on SIGTERM, remember the environment,
+    and exit when the parent does (see `_exit_with_parent`)."""
     global _worker_env
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _worker_env = env
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(
+            target=_exit_with_parent, args=(parent.sentinel,), name="parent-watch", daemon=True
+        ).start()
+
+
+def _exit_with_parent(sentinel: int) -> None:
+    """Exit once the parent is gone (``kill -9``): a worker holds the write end of its own task
+    queue, so it would never see the queue close, and it would keep the fork server alive."""
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
 
 
 def _attempt_in_worker(request: Request) -> Outcome:
