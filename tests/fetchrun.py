@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,3 +104,14 @@ def group_members(pgid: int) -> set[int]:
             if int(fields[2]) == pgid and fields[0] != "Z":
                 members.add(int(stat.parent.name))
     return members
+
+
+def group_left_after(pgid: int, seconds: float) -> set[int]:
+    """The processes of group ``pgid`` still alive after waiting up to ``seconds`` for it to
+    empty (bounded: polled every 50 ms)."""
+    deadline = time.monotonic() + seconds
+    left = group_members(pgid)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = group_members(pgid)
+    return left

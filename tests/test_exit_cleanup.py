@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fetchrun import group_members
+from fetchrun import group_left_after
 
 from fetchall.engines import ENGINES
 from fetchall.server import ServerThread
@@ -70,12 +70,9 @@ def test_nothing_outlives_fetchall(
             signals = {"ctrl-c": signal.SIGINT, "sigterm": signal.SIGTERM, "kill-9": signal.SIGKILL}
             proc.send_signal(signals[ending])
         proc.wait(timeout=40)
-        left = group_members(proc.pid)  # fetchall itself is reaped: anything here outlived it
-        if ending == "kill-9":  # nothing could clean up: what it started must notice, soon
-            deadline = time.monotonic() + 5
-            while left and time.monotonic() < deadline:
-                time.sleep(0.05)
-                left = group_members(proc.pid)
+        # fetchall itself is reaped: anything here outlived it. After kill -9 nothing could
+        # clean up, so what it started must notice by itself, soon.
+        left = group_left_after(proc.pid, 5 if ending == "kill-9" else 0)
     finally:
         errors.close()
         with contextlib.suppress(ProcessLookupError):

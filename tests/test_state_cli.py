@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fetchrun import group_members, saved_files
+from fetchrun import group_left_after, saved_files
 
 from fetchall.server import ServerThread, body_bytes
 
@@ -46,19 +46,14 @@ def start(*args: str, **popen: object) -> subprocess.Popen[str]:
 
 
 def kill_9_run(proc: subprocess.Popen[str]) -> None:
-    """``kill -9`` the run and its workers (its process group) all at once, but not
-    multiprocessing's resource tracker: like the OS after a user's ``kill -9``, it removes the
-    dead run's named semaphores, which would otherwise be left in /dev/shm by every test run."""
-    os.kill(proc.pid, signal.SIGKILL)  # the run itself first: it starts no more workers
-    for pid in group_members(proc.pid):
-        with contextlib.suppress(OSError):
-            if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-                os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 3  # the tracker exits once it has cleaned up
-    while group_members(proc.pid) - {proc.pid} and time.monotonic() < deadline:
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # anything left (a worker forked meanwhile)
+    """``kill -9`` the run, as a user would (its pid alone). Its workers notice and exit, and
+    multiprocessing's resource tracker removes the dead run's named semaphores; anything still
+    alive after 5 s is killed, so no test leaks a process."""
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=20)
+    if group_left_after(proc.pid, 5):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
