@@ -135,6 +135,7 @@ def fetch(
     """Fetch every URL in the URL-list files (the default command)."""
     from fetchall.api import build_options, fetch_all
     from fetchall.callbacks import CallbackRegistry, load_callbacks_file
+    from fetchall.inputsize import InputSize
     from fetchall.options import DEFAULT_USER_AGENT, parse_header, parse_rate, parse_size
     from fetchall.progress import ProgressView, print_summary
 
@@ -154,7 +155,8 @@ def fetch(
     registry = load_callbacks_file(callbacks) if callbacks else CallbackRegistry()
     if insecure and not quiet:
         print("fetchall: warning: --insecure: TLS certificates are NOT verified", file=sys.stderr)
-    with ProgressView(enabled=not (quiet or no_progress)) as view:
+    shown = not (quiet or no_progress)
+    with ProgressView(enabled=shown, inputs=InputSize(url_files)) as view:
         summary = fetch_all(
             url_files=url_files,
             options=opts,
@@ -223,6 +225,7 @@ def demo(
 ) -> None:
     """Start the built-in server on a free port and fetch the demo list from it."""
     from fetchall.api import fetch_all
+    from fetchall.inputsize import InputSize
     from fetchall.progress import ProgressView, print_summary
     from fetchall.server import ServerThread, demo_urls
 
@@ -234,10 +237,11 @@ def demo(
     with ServerThread(latency=latency) as server:
         print(f"fetchall demo: built-in server on {server.base_url}", file=sys.stderr)
         urls = list(demo_urls(server.base_url, template))
-        with ProgressView() as view:
+        with ProgressView(inputs=InputSize(urls=urls)) as view:
             summary = fetch_all(
-                urls, engine=engine, out=out, on_result=view, retry_backoff=0.1, fresh=True
-            )
+                urls, engine=engine, out=out, on_result=view, on_start=view.watch,
+                retry_backoff=0.1, fresh=True,
+            )  # fmt: skip
     print_summary(summary, view, str(out), str(out / "report.jsonl"))
     raise typer.Exit(summary.exit_code)
 

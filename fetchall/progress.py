@@ -1,30 +1,35 @@
 """Progress while fetching and the summary afterwards.
 
-Strategy: a `ProgressView` is a result listener. On a terminal it drives a rich live display
-(the total is unknown, because URL lists are read lazily, so it shows counts and rates); when
-output is not a terminal it prints a plain line at most every few seconds. Both print to stderr;
-the summary goes to stdout. Given the runner (`watch`), the line also says how many hosts are
-held back (cooling down after a 429/503, waiting for their rate slot, waiting for robots.txt);
-that is read in the coordinating thread, when a result arrives, at most every `REFRESH` seconds.
+Strategy: a `ProgressView` is a result listener. Its total comes from an `InputSize` (the URL
+lists' lines, counted in the background) corrected by what the runner has read (`Runner.progress`:
+rows known, the line reached), so duplicates, blank lines, comments and an earlier run's rows are
+accounted for, and it is exact once the input is read. On a terminal it drives a rich bar with
+done/total, %, rate, ETA, bytes, failures and requests in flight (a pulsing bar while the total is
+unknown: stdin, generators); off a terminal it prints the same figures as a plain line at most
+every few seconds. Both go to stderr; the summary goes to stdout. The runner is read in the
+coordinating thread, when a result arrives, at most every `REFRESH` seconds.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
-from fetchall.politeness import HostStatus
-from fetchall.result import Result
-from fetchall.runner import Runner
-from fetchall.summary import RunSummary
-
 if TYPE_CHECKING:  # rich is imported only when something is shown (~50 ms of start-up)
-    from rich.progress import Progress
+    from rich.progress import Progress, ProgressColumn, TaskID
+
+    from fetchall.inputsize import InputSize
+    from fetchall.politeness import HostStatus
+    from fetchall.result import Result
+    from fetchall.runner import Runner
+    from fetchall.summary import RunSummary
 
 PLAIN_INTERVAL = 2.0
 REFRESH = 0.1
+RATE_WINDOW = 30.0  # seconds of samples the rate (and so the ETA) is taken over
 MAX_FAILURES_SHOWN = 5
 
 
@@ -37,41 +42,130 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TiB"  # pragma: no cover
 
 
+def clock(seconds: float) -> str:
+    """``3725`` → ``"1:02:05"`` (an ETA or an elapsed time, as curl and rich show them)."""
+    whole = max(0, round(seconds))
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+def share(done: int, total: int | None) -> str:
+    """``"1,174/3,000 (39%)"``, or ``"1,174 done"`` with no total."""
+    if total is None:
+        return f"{done:,} done"
+    percent = 100 * done // total if total else 100
+    return f"{done:,}/{total:,} ({percent}%)"
+
+
+def eta(done: int, total: int | None, rate: float) -> float | None:
+    """Seconds left at ``rate`` per second (None without a total or a rate)."""
+    if total is None or rate <= 0:
+        return None
+    return max(0, total - done) / rate
+
+
+def bar_columns() -> tuple[ProgressColumn, ...]:
+    """The rich columns every fetchall progress display uses: a bar (pulsing while the total
+    is unknown) and a line of figures (the task's description)."""
+    from rich.progress import BarColumn, TextColumn
+
+    return (BarColumn(bar_width=30), TextColumn("{task.description}"))
+
+
+@dataclass
+class Figures:
+    """What a progress line says."""
+
+    done: int
+    total: int | None
+    ok: int
+    failed: int
+    bytes: int
+    rate: float
+    carried: int = 0
+    in_flight: int | None = None
+    held: str = ""
+
+    def line(self) -> str:
+        """``1,174/3,000 (39%), 1,173 ok, 1 failed, 2.3 MiB, 132.8 req/s, ETA 0:00:13,
+        12 in flight; hosts 2 cooling down``."""
+        parts = [share(self.done, self.total)]
+        if self.carried:
+            parts.append(f"{self.carried:,} from the earlier run")
+        parts += [
+            f"{self.ok:,} ok",
+            f"{self.failed:,} failed",
+            human_bytes(self.bytes),
+            f"{self.rate:.1f} req/s",
+        ]
+        left = eta(self.done, self.total, self.rate)
+        if left is not None:
+            parts.append(f"ETA {clock(left)}")
+        if self.in_flight is not None:
+            parts.append(f"{self.in_flight} in flight")
+        line = ", ".join(parts)
+        return f"{line}; hosts {self.held}" if self.held else line
+
+
+class RateMeter:
+    """Events per second over the last `RATE_WINDOW` seconds (the whole run until then)."""
+
+    def __init__(self, now: float) -> None:
+        self._samples: deque[tuple[float, int]] = deque([(now, 0)])
+
+    def rate(self, now: float, count: int) -> float:
+        """Record ``count`` (a running total) at ``now``; the rate over the window."""
+        samples = self._samples
+        samples.append((now, count))
+        while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW:
+            samples.popleft()
+        then, before = samples[0]
+        return (count - before) / (now - then) if now > then else 0.0
+
+
 class ProgressView:
     """Listener that renders progress; use as a context manager around the run."""
 
-    def __init__(self, *, enabled: bool = True, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        enabled: bool = True,
+        stream: TextIO | None = None,
+        inputs: InputSize | None = None,
+    ) -> None:
+        """``inputs``: the size of the run's input (no total without it)."""
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.done = self.ok = self.failed = self.bytes = 0
         self.failures: list[Result] = []
+        self._inputs = inputs
         self._started = time.monotonic()
         self._last_line = self._started
+        self._meter = RateMeter(self._started)
         self._rich: Progress | None = None
-        self._task: object = None
-        self._host_status: Callable[[], HostStatus] | None = None
-        self._hosts = HostStatus(0, 0, 0)
+        self._task: TaskID | None = None
+        self._runner: Runner | None = None
+        self._figures = Figures(0, None, 0, 0, 0, 0.0)
         self._next_refresh = 0.0
 
     def watch(self, runner: Runner) -> None:
-        """Show how many of ``runner``'s hosts are held back (`fetch_all`'s ``on_start``)."""
-        self._host_status = runner.host_status
+        """Read totals, requests in flight and held-back hosts from ``runner`` (`fetch_all`'s
+        ``on_start``)."""
+        self._runner = runner
 
     def __enter__(self) -> ProgressView:
         self._started = self._last_line = time.monotonic()
-        if self.enabled and self.stream.isatty():
+        self._meter = RateMeter(self._started)
+        if not self.enabled:
+            return self
+        if self._inputs is not None:
+            self._inputs.start()
+        if self.stream.isatty():
             from rich.console import Console
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress
 
-            self._rich = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=Console(file=self.stream),
-                transient=True,
-            )
+            self._rich = Progress(*bar_columns(), console=Console(file=self.stream), transient=True)
             self._rich.start()
-            self._task = self._rich.add_task(self._line(), total=None)
+            self._task = self._rich.add_task(self._figures.line(), total=None)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -94,23 +188,34 @@ class ProgressView:
         if now < self._next_refresh:
             return
         self._next_refresh = now + REFRESH
-        if self._host_status is not None:
-            self._hosts = self._host_status()
-        if self._rich is not None:
-            self._rich.update(self._task, description=self._line())  # type: ignore[arg-type]
+        figures = self._figures = self.figures(now)
+        if self._rich is not None and self._task is not None:
+            self._rich.update(
+                self._task, description=figures.line(), completed=figures.done,
+                total=figures.total,
+            )  # fmt: skip
             return
         if now - self._last_line >= PLAIN_INTERVAL:
             self._last_line = now
-            print(f"fetchall: {self._line()}", file=self.stream, flush=True)
+            print(f"fetchall: {figures.line()}", file=self.stream, flush=True)
 
-    def _line(self) -> str:
-        elapsed = max(time.monotonic() - self._started, 1e-9)
-        line = (
-            f"{self.done} done, {self.ok} ok, {self.failed} failed, "
-            f"{human_bytes(self.bytes)}, {self.done / elapsed:.1f} req/s"
-        )
-        held = hosts_held(self._hosts)
-        return f"{line}; hosts {held}" if held else line
+    def figures(self, now: float) -> Figures:
+        """The figures now (reads the runner)."""
+        rate = self._meter.rate(now, self.done)
+        figures = Figures(self.done, None, self.ok, self.failed, self.bytes, rate)
+        runner = self._runner
+        if runner is None:
+            return figures
+        progress = runner.progress()
+        carried = runner.summary.resumed
+        figures.done += carried
+        figures.carried = carried
+        figures.in_flight = progress.in_flight
+        figures.held = hosts_held(runner.host_status())
+        if self._inputs is not None:
+            total = self._inputs.expected_rows(progress)
+            figures.total = None if total is None else max(total, figures.done)
+        return figures
 
 
 def hosts_held(status: HostStatus) -> str:

@@ -30,6 +30,7 @@ from fetchall.frontier import Entry, Frontier
 from fetchall.frontier.listed import ListFrontier
 from fetchall.frontier.stored import StoreFrontier
 from fetchall.http.decoders import accept_encoding
+from fetchall.inputsize import RunProgress
 from fetchall.limits import HostLimiter
 from fetchall.options import FetchOptions
 from fetchall.output.report import ReportWriter
@@ -203,6 +204,13 @@ class Runner:
     def host_status(self) -> HostStatus:
         """Hosts held back right now by cooldowns, rates and robots.txt (for progress)."""
         return self._polite.host_status()
+
+    def progress(self) -> RunProgress:
+        """How far the input is read and how many requests run (for progress)."""
+        frontier = self._frontier
+        return RunProgress(
+            frontier.rows_known, frontier.position, frontier.input_done, self._limiter.active
+        )
 
     # ---- running ----
 

@@ -19,6 +19,7 @@ from fetchall.urls import MAX_BAD_TEXT, MAX_URL_LENGTH, BadLine, UrlLine, parse_
 
 _MAX_LINE = MAX_URL_LENGTH + 1024  # read bound for one line of a URL list
 STDIN_NAME = "<stdin>"  # the `source` of lines read from "-"
+API_SOURCE = "<api>"  # the `source` of URLs given as strings
 
 
 RawLine = tuple[str, int, str, bool]
@@ -64,7 +65,7 @@ def parse_line(raw: RawLine) -> UrlLine | BadLine:
         return BadLine(line[:MAX_BAD_TEXT], source, lineno, exc)
 
 
-def raw_strings(urls: Iterable[str], source: str = "<api>") -> Iterator[RawLine]:
+def raw_strings(urls: Iterable[str], source: str = API_SOURCE) -> Iterator[RawLine]:
     """Entries of URLs given as strings (blank ones and ``#`` comments skipped)."""
     for index, raw in enumerate(urls, 1):
         text = raw.strip()

@@ -122,9 +122,17 @@ def test_progress_line_says_which_hosts_are_held_back(tmp_path: Path) -> None:
         "2 cooling down, 1 rate-limited, 3 awaiting robots.txt"
     )
 
+    from fetchall.inputsize import RunProgress
+    from fetchall.summary import RunSummary
+
     class Watched:
+        summary = RunSummary("asyncio")
+
         def host_status(self) -> HostStatus:
             return HostStatus(1, 0, 0)
+
+        def progress(self) -> RunProgress:
+            return RunProgress(1, None, False, 3)
 
     stream = io.StringIO()
     view = ProgressView(stream=stream)
@@ -132,7 +140,7 @@ def test_progress_line_says_which_hosts_are_held_back(tmp_path: Path) -> None:
     with view:
         view._last_line -= 10  # the plain line is due
         view(Result(url="http://a/", engine="asyncio", ok=True))
-    assert "; hosts 1 cooling down" in stream.getvalue()
+    assert ", 3 in flight; hosts 1 cooling down" in stream.getvalue()
 
 
 def test_interrupt_gives_a_handed_off_redirect_its_row(

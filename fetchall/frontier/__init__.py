@@ -42,6 +42,16 @@ class Frontier(Protocol):
 
     duplicates: int
     """Input URLs skipped because they were listed before."""
+    position: tuple[str, int] | None
+    """(source, line number) of the last input entry read (for a progress total)."""
+
+    @property
+    def rows_known(self) -> int:
+        """Rows the run will have for what was read so far (an earlier run's included)."""
+
+    @property
+    def input_done(self) -> bool:
+        """The whole input is read."""
 
     def pull(self) -> Entry | None:
         """The next URL to admit, or None if none can be handed out now."""

@@ -25,6 +25,8 @@ class ListFrontier:
 
     def __init__(self, source: Iterator[RawLine], on_bad: BadLineSink) -> None:
         self.duplicates = 0
+        self.position: tuple[str, int] | None = None
+        self.rows_known = 0
         self._source = source
         self._on_bad = on_bad
         self._extra: deque[str] = deque()
@@ -44,14 +46,22 @@ class ListFrontier:
                     self._drained = True
                     continue
                 raw = taken
+                self.position = raw[0], raw[1]
             entry = parse_line(raw)
             if isinstance(entry, BadLine):
+                self.rows_known += 1
                 self._on_bad(entry)
                 continue
             if not self._seen.add(hash(entry.target.url)):
                 self.duplicates += 1
                 continue
+            self.rows_known += 1
             return Entry(entry.target, entry.text)
+
+    @property
+    def input_done(self) -> bool:
+        """The input is read to its end."""
+        return self._drained
 
     @property
     def exhausted(self) -> bool:

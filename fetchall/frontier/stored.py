@@ -34,7 +34,7 @@ from fetchall.digests import DigestMap
 from fetchall.frontier import BadLineSink, Entry
 from fetchall.output.report import ReportWriter
 from fetchall.result import Result
-from fetchall.state.schema import BLOCKED, DONE, FAILED, Finished, Saved
+from fetchall.state.schema import BLOCKED, DONE, FAILED, STATE_NAMES, Finished, Saved
 from fetchall.state.store import StateStore
 from fetchall.urllists import RawLine, parse_line
 from fetchall.urls import BadLine, UrlLine, rebuild_target
@@ -88,6 +88,7 @@ class StoreFrontier:
         read_ahead: bool = True,
     ) -> None:
         self.duplicates = 0
+        self.position: tuple[str, int] | None = None
         self._store = store
         self._source: Iterator[RawLine] | None = source
         self._on_bad = on_bad
@@ -165,17 +166,33 @@ class StoreFrontier:
         source = self._source
         assert source is not None
         if self._skip:  # a resumed run: what the last one imported is not read again
-            skipped = sum(1 for _ in islice(source, self._skip))
+            skipped = 0
+            last: RawLine | None = None
+            for last in islice(source, self._skip):  # noqa: B007
+                skipped += 1
+            if last is not None:
+                self.position = last[0], last[1]
             self._skip = 0
             if skipped < self.imported:  # a shorter input than last time: nothing new
                 self._source = None
                 return False
         raws = list(islice(source, self._batch))
-        if len(raws) < self._batch:
-            self._source = None
         self.imported += len(raws)
         self._import(raws)
+        if len(raws) < self._batch:
+            self._source = None
         return bool(raws)
+
+    @property
+    def rows_known(self) -> int:
+        """The store's rows: every URL and bad line imported, in this run or an earlier one."""
+        counts = self._store.counts
+        return sum(counts[name] for name in STATE_NAMES)
+
+    @property
+    def input_done(self) -> bool:
+        """The input is imported to its end."""
+        return self._source is None
 
     @property
     def exhausted(self) -> bool:
@@ -296,19 +313,28 @@ class StoreFrontier:
         return True
 
     def _import(self, raws: list[RawLine]) -> None:
+        """Store a batch of entries; then move `position` past it and write the bad lines'
+        rows (a progress total read from a row's listener sees the batch whole)."""
         lines: list[UrlLine] = []
+        bad: list[BadLine] = []
         for raw in raws:
             line = parse_line(raw)
             if isinstance(line, BadLine):
-                self._on_bad(line)
-                self._store.add_bad(
-                    line.text, line.error.error_type, _bad_message(line), self._engine
-                )
-                self._recorded = self._report.size
+                bad.append(line)
             else:
                 lines.append(line)
-        if not lines:
-            return
+        if lines:
+            self._add(lines)
+        for line in bad:
+            self._store.add_bad(line.text, line.error.error_type, _bad_message(line), self._engine)
+        if raws and raws[-1][0] != CALLBACK_SOURCE:
+            self.position = raws[-1][0], raws[-1][1]
+        for line in bad:
+            self._on_bad(line)
+        if bad:
+            self._recorded = self._report.size
+
+    def _add(self, lines: list[UrlLine]) -> None:
         ids = self._store.add_urls([(u.target.url, u.text, u.target.host_key) for u in lines])
         pending: dict[str, int] = {}
         for line, row_id in zip(lines, ids, strict=True):

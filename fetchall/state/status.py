@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fetchall.progress import clock, share
 from fetchall.state.files import is_locked
 from fetchall.state.schema import FORMAT, STATE_NAMES, StateError
 
@@ -112,21 +113,15 @@ def render(status: Status) -> list[str]:
     ]
     if status.errors:
         lines.append("errors: " + ", ".join(f"{n:,} {e}" for e, n in status.errors.items()))
+    finished = status.total - states["queued"]
+    figures = [f"progress: {share(finished, status.total)} finished"]
     if status.rate_per_minute is not None:
-        rate = f"rate: {status.rate_per_minute:,.1f} URLs/min over the last minute"
+        figures.append(f"{status.rate_per_minute / 60:,.1f} req/s over the last minute")
         if status.eta_seconds is not None:
-            rate += f"; about {_duration(status.eta_seconds)} left"
-        lines.append(rate)
+            figures.append(f"ETA {clock(status.eta_seconds)}")
+    lines.append(", ".join(figures))
     for kind in ("queued", "failed"):
         top = status.hosts.get(kind) or []
         if top:
             lines.append(f"most {kind}: " + ", ".join(f"{h['host']} {h['count']:,}" for h in top))
     return lines
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
