@@ -4,11 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck check clean
+.PHONY: install demo test lint typecheck check docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,fast,brotli,dev,plot]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,fast,brotli,dev,plot,docs]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,5 +30,10 @@ typecheck: $(STAMP)  ## mypy --strict on the package, and on a user's script of 
 
 check: lint typecheck test
 
+# NO_MKDOCS_2_WARNING: mkdocs-material prints a banner about its end of life (May 2027; Zensical
+# is its successor) on every build; it is not a build warning and would only clutter CI logs.
+docs: $(STAMP)  ## the documentation site (docs/, mkdocs.yml) into site/; strict: no broken link
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) downloads .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) downloads site .pytest_cache .mypy_cache .ruff_cache

@@ -39,11 +39,25 @@ SKIP: Final = _Skip()
 """Return this from a callback to keep nothing on disk (the row is still ``ok``)."""
 
 CallbackResult = str | _Skip | None
+"""What a callback returns: a relative path to save the body under, None (default saving) or
+`SKIP` (keep nothing)."""
 Callback = Callable[["Response"], CallbackResult]
+"""A per-host callback: a function of a `Response` that returns a `CallbackResult`."""
 
 
 class Response:
-    """A complete 2xx response handed to a callback. The decoded body is on disk, not in memory."""
+    """A complete 2xx response handed to a callback. The decoded body is on disk, not in memory.
+
+    Attributes:
+        url: The URL as given in the input.
+        final_url: The URL that answered, after redirects.
+        status: The HTTP status (2xx).
+        reason: The reason phrase of the status line.
+        headers: The response headers; ``get(name)`` and ``get_all(name)`` ignore case.
+        host: The host of ``final_url``.
+        body_path: Where the decoded body is (a temporary file: read it, do not keep the path).
+        size: The decoded body's size in bytes.
+    """
 
     def __init__(
         self,

@@ -81,31 +81,52 @@ def parse_header(text: str) -> tuple[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class FetchOptions:
-    """Everything that shapes a run. Defaults are the CLI's defaults."""
+    """Everything that shapes a run. Defaults are the CLI's defaults; a field is the fetch
+    command's option of the same name (``per_host`` is ``--per-host``, ``headers`` is
+    ``--header``, ``use_state=False`` is ``--no-state``)."""
 
     engine: str = "aiohttp"
+    """The I/O engine (``fetchall engines`` lists them)."""
     out: Path = Path("downloads")
+    """The output directory."""
     report: Path | None = None
+    """The JSONL report (default ``OUT/report.jsonl``)."""
     concurrency: int = 50
+    """Requests in flight at most."""
     per_host: int = 8
+    """Requests in flight per host (``host:port``) at most."""
     timeout: float = 300.0
+    """Seconds for one whole attempt: connect, send and the complete body."""
     connect_timeout: float = 10.0
+    """Seconds to connect (DNS, TCP, TLS handshake)."""
     retries: int = 2
+    """Retries after the first attempt (connection errors, timeouts, 408/429/500/502/503/504)."""
     retry_backoff: float = 0.5
+    """First retry delay in seconds; doubles per retry, jittered, at most 30 s."""
     retry_after_cap: float = 60.0
+    """Longest ``Retry-After`` obeyed, in seconds; a longer one fails the host's URLs."""
     max_redirects: int = 10
+    """Redirects followed at most."""
     max_size: int | None = None
+    """Largest decoded body in bytes (None: no limit)."""
     headers: tuple[tuple[str, str], ...] = ()
+    """Extra request headers as ``(name, value)`` pairs; they override default headers."""
     user_agent: str = DEFAULT_USER_AGENT
+    """The User-Agent header (``fetchall/VERSION``)."""
     insecure: bool = False
+    """Do not verify TLS certificates."""
     cacert: Path | None = None
+    """Trust this CA bundle (PEM) instead of the system's CAs."""
     resume: bool = False
+    """Continue the unfinished run of ``out`` from its state store."""
     max_waiting: int = 10_000
+    """URLs taken from the frontier and waiting for a limiter slot, at most (no CLI option)."""
     pipeline: int = 1
+    """HTTP/1.1 requests in flight per connection (``keepalive`` engine only)."""
     rate: float | None = None
     """Request starts per second per host at most (None: no limit)."""
     robots: bool = False
-    """Obey robots.txt (fetched once per origin; see README)."""
+    """Obey robots.txt and its Crawl-delay (fetched once per origin; see the Politeness page)."""
     state: Path | None = None
     """The state store (default ``OUT/.fetchall/state.db``)."""
     use_state: bool = True

@@ -8,26 +8,46 @@ from typing import Any
 
 @dataclass(slots=True)
 class Result:
-    """Outcome of one input URL (see README "Report")."""
+    """Outcome of one input URL: one row of the JSONL report (``to_dict``), in the same order
+    as the report's fields (see "The report" in the docs' Fetching lists page)."""
 
     url: str
+    """The URL as given."""
     engine: str
+    """The engine's name."""
     ok: bool = False
+    """A final 2xx response whose body was saved (or handled by a callback)."""
     final_url: str | None = None
+    """The normalised URL after redirects (None for a bad line)."""
     status: int | None = None
+    """The final HTTP status, or None if none arrived."""
     error_type: str | None = None
+    """None, or a stable snake_case error type: ``bad_url``, ``dns``, ``timeout``,
+    ``http_status``, ``robots``..."""
     error: str | None = None
+    """One-line message."""
     path: str | None = None
+    """The saved file, relative to the output directory, or None."""
     bytes: int = 0
+    """Decoded body bytes saved."""
     content_type: str | None = None
+    """The response's Content-Type."""
     attempts: int = 0
+    """HTTP attempts made (all hops and retries)."""
     redirects: int = 0
+    """Redirects followed."""
     elapsed_ms: float = 0.0
+    """Wall time for this URL, in milliseconds."""
     unchanged: bool = False
+    """True for a ``304 Not Modified`` answer to a refresh: the file was kept as it was."""
     # kept in the state store, not in the report:
     sha256: str | None = None
+    """SHA-256 of the saved body (kept in the state store, not in the report)."""
     etag: str | None = None
+    """The response's ETag (kept in the state store for a refresh, not in the report)."""
     last_modified: str | None = None
+    """The response's Last-Modified (kept in the state store for a refresh, not in the
+    report)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The report row: field order is the documented one (every field is a plain value, so

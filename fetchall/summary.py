@@ -9,23 +9,35 @@ from dataclasses import dataclass, field
 
 @dataclass
 class RunSummary:
-    """Totals of a run; ``exit_code`` follows the documented contract."""
+    """Totals of a run, as `fetch_all` returns them; ``exit_code`` is the CLI's exit status."""
 
     engine: str
+    """The engine that ran."""
     ok: int = 0
+    """Rows written with ``ok`` true in this run."""
     failed: int = 0
+    """Rows written with ``ok`` false in this run (bad lines and interrupted URLs included)."""
     duplicates: int = 0
+    """Input lines skipped because their URL was already listed."""
     resumed: int = 0
     """URLs that ended in an earlier run of the state (their rows are in the report)."""
     resumed_failed: int = 0
     """Of those, the ones that did not end ok (they count for the exit status)."""
     robots_blocked: int = 0
+    """URLs not requested because robots.txt disallows them (or a redirect hop of theirs)."""
     robots_requests: int = 0
+    """robots.txt requests made (one per origin, ``robots=True`` only)."""
     cooldowns: int = 0
+    """Host cooldowns started by a 429 or 503 answer."""
     bytes: int = 0
+    """Decoded body bytes of the ok rows."""
     elapsed: float = 0.0
+    """Wall time of the run, in seconds."""
     interrupted: bool = False
+    """The run was stopped by Ctrl-C or SIGTERM (exit status 130)."""
     by_status: Counter[str] = field(default_factory=Counter)
+    """Rows per outcome: the HTTP status (``"200"``, ``"404"``) for ok rows and ``http_status``
+    failures, else the error type (``"timeout"``, ``"bad_url"``...)."""
 
     @property
     def total(self) -> int:
