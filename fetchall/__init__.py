@@ -28,6 +28,7 @@ __all__ = [
     "RunSummary",
     "UsageError",
     "__version__",
+    "crawl",
     "fetch_all",
     "on_host",
 ]
@@ -44,10 +45,11 @@ _LAZY = {
     "RunSummary": "fetchall.summary",
     "UsageError": "fetchall.errors",
     "fetch_all": "fetchall.api",
+    "crawl": "fetchall.api",
 }
 
 if TYPE_CHECKING:
-    from fetchall.api import fetch_all
+    from fetchall.api import crawl, fetch_all
     from fetchall.callbacks import (
         SKIP,
         Callback,

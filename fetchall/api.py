@@ -1,4 +1,4 @@
-"""The Python entry point: `fetch_all`. The CLI is a thin layer over it.
+"""The Python entry points: `fetch_all` and `crawl`. The CLI is a thin layer over them.
 
 Strategy: build and validate `FetchOptions` (so bad values fail before any fetching), turn the
 inputs (URL strings and/or URL-list files) into one lazy source, and hand it to the `Runner`.
@@ -6,11 +6,12 @@ inputs (URL strings and/or URL-list files) into one lazy source, and hand it to 
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fetchall.callbacks import Callback, CallbackRegistry, default_registry
 from fetchall.errors import UsageError
@@ -20,6 +21,9 @@ from fetchall.result import Result
 from fetchall.runner import Runner
 from fetchall.summary import RunSummary
 from fetchall.urllists import check_url_lists, raw_strings, raw_url_lists
+
+if TYPE_CHECKING:
+    from fetchall.crawler.pages import Crawler
 
 _OPTION_NAMES = frozenset(f.name for f in fields(FetchOptions))
 _PATH_OPTIONS = ("out", "report", "cacert", "state")
@@ -49,6 +53,75 @@ def fetch_all(
     logger.
     """
     opts = build_options(options, settings)
+    return _run(opts, urls, url_files, callbacks, on_result, on_start)
+
+
+def crawl(
+    seeds: Iterable[str] = (),
+    *,
+    url_files: Sequence[str] = (),
+    depth: int = 5,
+    scope: str = "host",
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    max_pages: int | None = None,
+    max_per_host: int | None = None,
+    spider: bool = False,
+    page_requisites: bool = False,
+    log_skipped: str | Path | None = None,
+    callbacks: CallbackRegistry | Mapping[str, Callback] | None = None,
+    on_result: Callable[[Result], None] | None = None,
+    on_start: Callable[[Runner], None] | None = None,
+    options: FetchOptions | None = None,
+    **settings: Any,
+) -> RunSummary:
+    """Crawl from the ``seeds`` (URLs, and the URL-list files in ``url_files``): fetch them,
+    follow the links of their HTML pages breadth first to ``depth``, within ``scope``
+    (``"host"``, ``"domain"``, ``"prefix"`` or ``"any"``) and the ``include``/``exclude``
+    regexes, at most ``max_pages`` rows in all and ``max_per_host`` per host. ``spider``
+    saves no bodies; ``page_requisites`` also fetches images, scripts, stylesheets and icons;
+    ``log_skipped`` names a JSONL file for the links not followed. robots.txt is obeyed unless
+    ``robots=False`` (given ``options``, its ``robots``). Every `fetch_all` keyword applies;
+    callbacks get a `Response` with ``depth``, ``links()``, ``follow()``,
+    ``stop_following()`` and ``emit()``. Returns the `RunSummary` (``skipped`` counts the
+    links not followed, by reason).
+    """
+    from fetchall.crawler.pages import Crawler, CrawlSettings
+    from fetchall.crawler.scope import Rules
+
+    crawl_settings = CrawlSettings(
+        depth=depth, scope=scope, include=tuple(include), exclude=tuple(exclude),
+        max_pages=_limit(max_pages, "max_pages"), max_per_host=_limit(max_per_host, "max_per_host"),
+        spider=spider, page_requisites=page_requisites,
+        log_skipped=None if log_skipped is None else Path(log_skipped),
+    )  # fmt: skip
+    Rules.build((), scope=scope, include=include, exclude=exclude, depth=depth)  # validates
+    if options is None:
+        settings = {"robots": True, **settings}  # a crawl obeys robots.txt unless told not to
+    opts = build_options(options, settings)
+    crawler = Crawler(crawl_settings, robots=opts.robots)
+    if opts.use_state:
+        return _run(opts, seeds, url_files, callbacks, on_result, on_start, crawler)
+    with tempfile.TemporaryDirectory(prefix="fetchall-crawl-") as scratch:  # --no-state
+        opts = opts.with_changes(use_state=True, state=Path(scratch) / "state.db")
+        return _run(opts, seeds, url_files, callbacks, on_result, on_start, crawler)
+
+
+def _limit(value: int | None, name: str) -> int | None:
+    if value is not None and (not isinstance(value, int) or value < 1):
+        raise UsageError(f"{name.replace('_', '-')} must be 1 or more, got {value!r}")
+    return value
+
+
+def _run(
+    opts: FetchOptions,
+    urls: Iterable[str],
+    url_files: Sequence[str],
+    callbacks: CallbackRegistry | Mapping[str, Callback] | None,
+    on_result: Callable[[Result], None] | None,
+    on_start: Callable[[Runner], None] | None,
+    crawler: Crawler | None = None,
+) -> RunSummary:
     check_url_lists(url_files)
     raise_open_file_limit(opts.concurrency)
     registry = _registry(callbacks)
@@ -59,8 +132,9 @@ def fetch_all(
     # stdin or a generator may block when read: read it no further than needed
     may_block = "-" in url_files or not isinstance(urls, list | tuple | set | frozenset)
     runner = Runner(
-        opts, source, callbacks=registry, listeners=listeners, source_may_block=may_block
-    )
+        opts, source, callbacks=registry, listeners=listeners, source_may_block=may_block,
+        crawler=crawler,
+    )  # fmt: skip
     if on_start is not None:
         on_start(runner)
     return runner.run()

@@ -57,6 +57,9 @@ class Response:
         host: The host of ``final_url``.
         body_path: Where the decoded body is (a temporary file: read it, do not keep the path).
         size: The decoded body's size in bytes.
+        depth: In a crawl, the link distance from a seed (0 outside a crawl).
+        following: In a crawl, whether this page's links will be followed (see
+            `stop_following`).
     """
 
     def __init__(
@@ -71,6 +74,9 @@ class Response:
         body_path: Path,
         size: int,
         enqueue: Callable[[str], None],
+        depth: int = 0,
+        links: Callable[[], list[str]] | None = None,
+        emit: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.url = url
         self.final_url = final_url
@@ -80,7 +86,11 @@ class Response:
         self.host = host
         self.body_path = body_path
         self.size = size
+        self.depth = depth
+        self.following = True
         self._enqueue = enqueue
+        self._links = links
+        self._emit = emit
 
     @property
     def content_type(self) -> str | None:
@@ -104,8 +114,38 @@ class Response:
         return json.loads(self.read())
 
     def enqueue(self, url: str) -> None:
-        """Fetch ``url`` too, in this run (deduplicated like input lines)."""
+        """Fetch ``url`` too, in this run (deduplicated like input lines); in a crawl, at the
+        next depth with this page as its parent (the crawl's limits apply, its scope not)."""
         self._enqueue(url)
+
+    def follow(self, url: str) -> None:
+        """The same as `enqueue` (the name a crawl script reads best with)."""
+        self._enqueue(url)
+
+    def links(self) -> list[str]:
+        """The absolute http(s) URLs of the page's links, in document order, before any crawl
+        rule (an HTML5 parse of the body; empty for a body that is not HTML)."""
+        if self._links is not None:
+            return self._links()
+        from fetchall.crawler.links import extract, is_html
+
+        if not is_html(self.content_type):
+            return []
+        with self.open() as stream:
+            body = stream.read(16 << 20)
+        return [link.url for link in extract(body, self.final_url).links]
+
+    def stop_following(self) -> None:
+        """In a crawl: do not follow this page's links (URLs passed to `follow` still are)."""
+        self.following = False
+
+    def emit(self, item: dict[str, Any]) -> None:
+        """Write ``item`` (a JSON object) as one line of ``DIR/items.jsonl``, now."""
+        if not isinstance(item, dict):
+            raise TypeError(f"emit takes a dict (one JSON object), got {type(item).__name__}")
+        if self._emit is None:
+            raise RuntimeError("emit is not available here")
+        self._emit(item)
 
     def _charset(self) -> str | None:
         for part in (self.content_type or "").split(";")[1:]:

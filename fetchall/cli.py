@@ -30,7 +30,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-COMMANDS = ("fetch", "engines", "serve", "demo", "bench", "status")
+COMMANDS = ("fetch", "crawl", "engines", "serve", "demo", "bench", "status")
 TOP_LEVEL_OPTIONS = ("--help", "-h", "--install-completion", "--show-completion")
 """Arguments that belong to ``fetchall`` itself; anything else not a command means ``fetch``."""
 EXIT_INTERRUPTED = 130
@@ -133,40 +133,10 @@ def fetch(
     ] = False,
 ) -> None:
     """Fetch every URL in the URL-list files (the default command)."""
-    from fetchall.api import build_options, fetch_all
-    from fetchall.callbacks import CallbackRegistry, load_callbacks_file
-    from fetchall.inputsize import InputSize
-    from fetchall.options import DEFAULT_USER_AGENT, parse_header, parse_rate, parse_size
-    from fetchall.progress import ProgressView, print_summary
+    from fetchall.cli_run import run_command
 
-    settings = dict(
-        engine=engine, out=out, report=report, concurrency=concurrency, per_host=per_host,
-        timeout=timeout, connect_timeout=connect_timeout, retries=retries,
-        retry_backoff=retry_backoff, retry_after_cap=retry_after_cap,
-        max_redirects=max_redirects, rate=parse_rate(rate) if rate is not None else None,
-        robots=robots,
-        max_size=parse_size(max_size) if max_size is not None else None,
-        headers=tuple(parse_header(h) for h in header or ()),
-        user_agent=user_agent if user_agent is not None else DEFAULT_USER_AGENT,
-        insecure=insecure, cacert=cacert, resume=resume, pipeline=pipeline, fresh=fresh,
-        refresh=refresh, retry_failed=retry_failed, state=state, use_state=not no_state,
-    )  # fmt: skip
-    opts = build_options(None, settings)
-    registry = load_callbacks_file(callbacks) if callbacks else CallbackRegistry()
-    if insecure and not quiet:
-        print("fetchall: warning: --insecure: TLS certificates are NOT verified", file=sys.stderr)
-    shown = not (quiet or no_progress)
-    with ProgressView(enabled=shown, inputs=InputSize(url_files)) as view:
-        summary = fetch_all(
-            url_files=url_files,
-            options=opts,
-            callbacks=registry,
-            on_result=view,
-            on_start=view.watch,
-        )
-    if not quiet:
-        print_summary(summary, view, str(opts.out), str(opts.report_path))
-    raise typer.Exit(summary.exit_code)
+    params = dict(locals())
+    raise typer.Exit(run_command(params, url_files=params.pop("url_files")))
 
 
 @app.command()
@@ -403,3 +373,6 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
     if not callable(handler):  # SIG_IGN or SIG_DFL
         raise KeyboardInterrupt
     handler(signal.SIGINT, frame)
+
+
+from fetchall import cli_crawl  # noqa: E402, F401  (registers ``fetchall crawl`` on `app`)

@@ -257,6 +257,11 @@ def print_summary(summary: RunSummary, view: ProgressView, out_dir: str, report:
         )
     if summary.cooldowns:
         extras.append(f"{summary.cooldowns} host cooldowns (429/503)")
+    if summary.skipped:
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(summary.skipped.items()))
+        extras.append(f"links not followed: {reasons}")
+    if summary.items:
+        extras.append(f"{summary.items} items in {out_dir}/items.jsonl")
     if extras:
         console.print("; ".join(extras))
     if summary.by_status:

@@ -40,6 +40,12 @@ class Result:
     """Wall time for this URL, in milliseconds."""
     unchanged: bool = False
     """True for a ``304 Not Modified`` answer to a refresh: the file was kept as it was."""
+    depth: int | None = None
+    """A crawl's row: the link distance from a seed (0 for a seed); None (and not in the
+    report) outside a crawl."""
+    parent: str | None = None
+    """A crawl's row: the URL of a page one level up that links to this one (null for a
+    seed)."""
     # kept in the state store, not in the report:
     sha256: str | None = None
     """SHA-256 of the saved body (kept in the state store, not in the report)."""
@@ -52,7 +58,10 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         """The report row: field order is the documented one (every field is a plain value, so
         no deep copy is needed; ``dataclasses.asdict`` cost 8% of a small-file run)."""
-        return {key: getattr(self, key) for key in REPORT_FIELDS}
+        row = {key: getattr(self, key) for key in REPORT_FIELDS}
+        if self.depth is not None:
+            row["depth"], row["parent"] = self.depth, self.parent
+        return row
 
 
 REPORT_FIELDS: tuple[str, ...] = (

@@ -21,6 +21,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from fetchall.callbacks import CallbackRegistry
 from fetchall.engines import ENGINES, create_engine
@@ -33,6 +34,7 @@ from fetchall.http.decoders import accept_encoding
 from fetchall.inputsize import RunProgress
 from fetchall.limits import HostLimiter
 from fetchall.options import FetchOptions
+from fetchall.output.items import ITEMS_NAME, ItemsWriter
 from fetchall.output.report import ReportWriter
 from fetchall.output.writer import OutputDir
 from fetchall.policy import MAX_BACKOFF, Final, PolicySettings, plan
@@ -46,6 +48,9 @@ from fetchall.state.store import StateStore
 from fetchall.summary import RunSummary
 from fetchall.urllists import RawLine
 from fetchall.urls import BadLine, Target
+
+if TYPE_CHECKING:  # the crawl's modules (and selectolax) are imported only by a crawl
+    from fetchall.crawler.pages import Crawler
 
 Source = Iterator[RawLine]
 ResultListener = Callable[[Result], None]
@@ -71,7 +76,9 @@ class Runner:
         callbacks: CallbackRegistry | None = None,
         listeners: tuple[ResultListener, ...] = (),
         source_may_block: bool = False,
+        crawler: Crawler | None = None,
     ) -> None:
+        """``crawler``: a crawl (`fetchall.crawl`); it needs the state store."""
         self.opts = opts
         self.concurrency = opts.concurrency
         self.per_host = opts.per_host
@@ -106,7 +113,12 @@ class Runner:
         )
         self._active: dict[int, _Job] = {}
         self._handed_off: dict[int, Item] = {}  # redirect hops queued as new jobs, by id
-        self._saver = Saver(self.out, callbacks or CallbackRegistry(), opts.engine, self.enqueue)
+        self._crawler = crawler
+        self._items = ItemsWriter(self.out.root / ITEMS_NAME, append=opts.resume)
+        self._saver = Saver(
+            self.out, callbacks or CallbackRegistry(), opts.engine, self.enqueue,
+            crawler=crawler, items=self._items,
+        )  # fmt: skip
         self._listeners = listeners
         self._settings = PolicySettings(
             retries=opts.retries,
@@ -260,20 +272,29 @@ class Runner:
 
     def _make_frontier(self) -> Frontier:
         if self._store is None:
+            assert self._crawler is None, "a crawl needs the state store"
             return ListFrontier(self._source, self._emit_bad_line)
         assert self._report is not None
         self._polite.already_saved = lambda url: self._frontier.saved(url, hop=True) is not None
-        return StoreFrontier(
+        kind = StoreFrontier if self._crawler is None else self._crawler.frontier_class()
+        frontier = kind(
             self._store, self._source, self._emit_bad_line,
             per_host=self.per_host, concurrency=self.concurrency, engine=self.opts.engine,
             report=self._report, read_ahead=self._source_is_at_rest,
         )  # fmt: skip
+        if self._crawler is not None:
+            self._crawler.attach(frontier, self._store, resume=self.opts.resume)
+        return frontier
 
     def _finish(self, started: float) -> None:
         """Interrupted rows, temp files, the state's last commit, the report; the summary."""
         try:
             self._finish_interrupted()
             self.out.remove_temps()
+            self._items.close()
+            if self._crawler is not None:
+                self._crawler.close()
+                self.summary.skipped = self._crawler.skipped
             self._frontier.close()
             if self._store is not None and not self._store_broken:
                 complete = not self.summary.interrupted and self.finished
@@ -286,6 +307,7 @@ class Runner:
         summary = self.summary
         summary.elapsed = time.monotonic() - started
         summary.duplicates = self._frontier.duplicates
+        summary.items = self._items.count
         polite = self._polite
         summary.robots_blocked = polite.robots_blocked
         summary.robots_requests = polite.robots_requests
@@ -297,6 +319,7 @@ class Runner:
         report = self.opts.report_path.resolve()
         if report.is_relative_to(root):
             self.out.reserve(report.relative_to(root).as_posix())
+        self.out.reserve(ITEMS_NAME)
 
     def enqueue(self, url: str) -> None:
         """Add a URL to this run (from a callback); deduplicated like input lines."""
@@ -363,6 +386,8 @@ class Runner:
             summary.failed += 1
         label = str(result.status) if result.ok or result.error_type == "http_status" else None
         summary.by_status[label or result.error_type or "error"] += 1
+        if self._crawler is not None and entry is not None:
+            result.depth, result.parent = entry.depth, entry.parent
         assert self._report is not None
         self._report.write(result)
         if entry is not None:
@@ -387,6 +412,8 @@ class Runner:
                 error=str(error),
                 elapsed_ms=round((time.monotonic() - job.started) * 1000, 3),
             )
+            if self._crawler is not None:
+                result.depth, result.parent = job.entry.depth, job.entry.parent
             self._emit(result)
         self._active.clear()
         for item in list(self._handed_off.values()):  # rows, not recorded: still queued

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fetchall.callbacks import CallbackRegistry, Response, decide_path
 from fetchall.errors import CallbackError, FetchError, OutputError
@@ -24,6 +25,11 @@ from fetchall.output.writer import BodyFile, OutputDir
 from fetchall.policy import Conditional, Final, Outcome
 from fetchall.result import Result
 from fetchall.state.schema import Saved
+from fetchall.urls import Target
+
+if TYPE_CHECKING:  # the crawl's modules (and selectolax) are imported only by a crawl
+    from fetchall.crawler.pages import Crawler, PageLinks
+    from fetchall.output.items import ItemsWriter
 
 
 def conditional_for(entry: Entry, root: Path) -> Conditional | None:
@@ -45,11 +51,16 @@ class Saver:
         callbacks: CallbackRegistry,
         engine: str,
         enqueue: Callable[[str], None],
+        *,
+        crawler: Crawler | None = None,
+        items: ItemsWriter | None = None,
     ) -> None:
         self.out = out
         self.callbacks = callbacks
         self.engine = engine
         self.enqueue = enqueue
+        self.crawler = crawler
+        self.items = items
 
     def result(self, entry: Entry, final: Final, started: float) -> Result:
         """The row of ``entry``, which ended as ``final`` (its body saved or discarded)."""
@@ -103,32 +114,30 @@ class Saver:
     def _save(
         self, entry: Entry, final: Final, outcome: Outcome | None, body: BodyFile
     ) -> str | None:
-        """Run the host's callback (if any), then commit the body where it says."""
+        """Run the host's callback (if any) and a crawl's link following, then commit the body
+        where the callback says (nowhere for its SKIP, or a crawl's ``--spider``)."""
+        assert outcome is not None and outcome.status is not None
         target = final.request.target
-        relpath = url_to_relpath(target)
+        relpath: str | None = url_to_relpath(target)
+        crawler = self.crawler
+        links = None
+        if crawler is not None and crawler.wants(entry, outcome.headers.get("content-type")):
+            links = crawler.links_for(body.path, target)
+        following = True
         callback = self.callbacks.match(target.host)
         if callback is not None:
-            assert outcome is not None and outcome.status is not None
-            response = Response(
-                url=entry.target.url,
-                final_url=target.url,
-                status=outcome.status,
-                reason=outcome.reason,
-                headers=outcome.headers,
-                host=target.host,
-                body_path=body.path,
-                size=body.size,
-                enqueue=self.enqueue,
-            )
+            response = self._response(entry, target, outcome, body, links)
             try:
-                decided = decide_path(callback, response, relpath)
+                relpath = decide_path(callback, response, relpath or "")
             except CallbackError:
                 body.discard()
                 raise
-            if decided is None:  # SKIP
-                body.discard()
-                return None
-            relpath = decided
+            following = response.following
+        if crawler is not None and links is not None:
+            crawler.page(entry, target, outcome.headers, links, follow=following)
+        if relpath is None or (crawler is not None and crawler.settings.spider):
+            body.discard()  # SKIP, or a crawl's --spider: no file
+            return None
         try:
             return self.out.commit(body, relpath, target.url)
         except OutputError:
@@ -136,3 +145,27 @@ class Saver:
         except OSError as exc:
             body.discard()
             raise OutputError(f"cannot save {relpath}: {exc}") from None
+
+    def _response(
+        self,
+        entry: Entry,
+        target: Target,
+        outcome: Outcome,
+        body: BodyFile,
+        links: PageLinks | None,
+    ) -> Response:
+        """The `Response` a callback gets; in a crawl, ``follow`` takes URLs at the next depth
+        and ``links`` shares the crawler's parse."""
+        assert outcome.status is not None
+        crawler = self.crawler
+        if crawler is not None:
+            enqueue: Callable[[str], None] = lambda url: crawler.follow(entry, [url])  # noqa: E731
+        else:
+            enqueue = self.enqueue
+        return Response(
+            url=entry.target.url, final_url=target.url, status=outcome.status,
+            reason=outcome.reason, headers=outcome.headers, host=target.host,
+            body_path=body.path, size=body.size, enqueue=enqueue, depth=entry.depth,
+            links=None if links is None else links.urls,
+            emit=None if self.items is None else self.items.write,
+        )  # fmt: skip

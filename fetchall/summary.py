@@ -36,6 +36,10 @@ class RunSummary:
     interrupted: bool = False
     """The run was stopped by Ctrl-C or SIGTERM (exit status 130)."""
     by_status: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    """A crawl: links not followed, by reason (each URL counted once)."""
+    items: int = 0
+    """Items callbacks wrote with ``Response.emit`` (``DIR/items.jsonl``)."""
     """Rows per outcome: the HTTP status (``"200"``, ``"404"``) for ok rows and ``http_status``
     failures, else the error type (``"timeout"``, ``"bad_url"``...)."""
 

@@ -31,6 +31,10 @@ class Entry:
     path: str | None = None
     bytes: int = 0
     """The file a ``304 Not Modified`` keeps (``--refresh``)."""
+    depth: int = 0
+    """Link distance from a seed (a crawl)."""
+    parent: str | None = None
+    """The URL of the page that linked to it (a crawl), as given; None for a seed."""
 
 
 BadLineSink = Callable[[BadLine], None]

@@ -116,6 +116,7 @@ class StoreFrontier:
         self.imported = imported if isinstance(imported, int) else 0
         self._skip = self.imported  # entries a resumed run imported before: not read again
         self._imported_before = self.imported
+        self._max_depth: int | None = None  # a crawl: the level handed out (see crawler.frontier)
 
     # ---- handing out ----
 
@@ -285,13 +286,14 @@ class StoreFrontier:
                 self._pending_maybe = True
 
     def _load(self, key: str, host: _Host) -> None:
-        rows = self._store.queued(key, host.cursor, LOAD_CHUNK)
+        rows = self._store.queued(key, host.cursor, LOAD_CHUNK, self._max_depth)
         self._buffered += len(rows)
         for row in rows:
             host.buffer.append(
                 Entry(
                     rebuild_target(row.url, key), row.text, row.id, row.etag,
-                    row.last_modified, row.final_url, row.path, row.bytes,
+                    row.last_modified, row.final_url, row.path, row.bytes, row.depth,
+                    row.parent,
                 )
             )  # fmt: skip
         if rows:
@@ -334,19 +336,35 @@ class StoreFrontier:
         if bad:
             self._recorded = self._report.size
 
-    def _add(self, lines: list[UrlLine]) -> None:
-        ids = self._store.add_urls([(u.target.url, u.text, u.target.host_key) for u in lines])
+    def _add(
+        self, lines: list[UrlLine], depth: int = 0, parent: Entry | None = None
+    ) -> list[int | None]:
+        """Store new URLs (found at ``depth`` on ``parent``'s page: a crawl) and place them;
+        their ids (None: a duplicate)."""
+        rows = [(u.target.url, u.text, u.target.host_key) for u in lines]
+        ids = self._store.add_urls(rows, depth, None if parent is None else parent.id)
+        if self._max_depth is not None and depth > self._max_depth:
+            return ids  # a crawl's next level: read back when the level is reached
         pending: dict[str, int] = {}
+        parent_text = None if parent is None else parent.text
         for line, row_id in zip(lines, ids, strict=True):
             if row_id is None:
                 self.duplicates += 1
             else:
-                self._place(line, row_id, pending)
+                self._place(line, row_id, pending, depth, parent_text)
         if pending:
             self._store.mark_hosts(pending)
             self._pending_maybe = self._marked = True
+        return ids
 
-    def _place(self, line: UrlLine, row_id: int, pending: dict[str, int]) -> None:
+    def _place(
+        self,
+        line: UrlLine,
+        row_id: int,
+        pending: dict[str, int],
+        depth: int = 0,
+        parent: str | None = None,
+    ) -> None:
         """Put a new URL where it will be found: its active host's buffer, a new active host,
         or (the active set full) the store's pending hosts."""
         key = line.target.host_key
@@ -359,7 +377,7 @@ class StoreFrontier:
         if host.more or len(host.buffer) >= BUFFER_MAX or self._buffered >= BUFFERED_MAX:
             host.more = True  # read back in input order after what the buffer holds
         else:
-            host.buffer.append(Entry(line.target, line.text, row_id))
+            host.buffer.append(Entry(line.target, line.text, row_id, depth=depth, parent=parent))
             host.cursor = row_id
             self._buffered += 1
         self._settle(key, host)

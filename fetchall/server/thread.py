@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import ssl
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from aiohttp import web
 
@@ -33,7 +33,9 @@ class ServerThread:
         latency: float = 0.0,
         jitter: float = 0.0,
         ssl_context: ssl.SSLContext | None = None,
+        app: Callable[[], web.Application] | None = None,
     ) -> None:
+        """``app``: serve this app instead of the built-in server's (the crawl site)."""
         if host not in _LOOPBACK:
             raise ValueError(f"host must be one of {', '.join(_LOOPBACK)} (loopback only)")
         if not 0 <= port <= 65535:
@@ -52,6 +54,7 @@ class ServerThread:
         self._error: BaseException | None = None
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
+        self._app = app
 
     @property
     def base_url(self) -> str:
@@ -116,7 +119,10 @@ class ServerThread:
             loop.close()
 
     async def _open(self) -> None:
-        app = make_app(self._settings, self.stats, self.robots, self.versions)
+        if self._app is not None:
+            app = self._app()
+        else:
+            app = make_app(self._settings, self.stats, self.robots, self.versions)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_GRACE)
         await self._runner.setup()
         handler, stats = self._runner.server, self.stats
@@ -171,3 +177,36 @@ def demo_urls(base_url: str, template_lines: Iterable[str]) -> Iterator[str]:
         text = line.strip()
         if text and not text.startswith("#"):
             yield text.replace("{server}", base)
+
+
+class SiteThread:
+    """The two-host crawl site (`fetchall.server.site`) on two `ServerThread`s."""
+
+    def __init__(self) -> None:
+        from fetchall.server.site import SiteMap, make_site_app
+
+        self.site = SiteMap()
+        site = self.site
+        self.a = ServerThread(app=lambda: make_site_app(site, "a"))
+        self.b = ServerThread(app=lambda: make_site_app(site, "b"))
+
+    def start(self) -> SiteThread:
+        """Start both hosts."""
+        self.site.a = self.a.start().base_url
+        try:
+            self.site.b = self.b.start().base_url
+        except BaseException:
+            self.a.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop both hosts."""
+        self.a.stop()
+        self.b.stop()
+
+    def __enter__(self) -> SiteThread:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

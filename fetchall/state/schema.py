@@ -92,6 +92,9 @@ class Queued:
     final_url: str | None
     path: str | None
     bytes: int
+    depth: int = 0
+    parent: str | None = None
+    """The URL of the page that linked to it (a crawl), as given."""
 
 
 @dataclass(slots=True)

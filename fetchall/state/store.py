@@ -145,6 +145,7 @@ class StateStore:
 
     def mark_pending_hosts(self) -> None:
         """Every host with queued URLs is pending again (a resumed run starts from the store)."""
+        self._write_results()
         with self._writing():
             self._db.execute("UPDATE hosts SET pending = 0")
             self._db.execute(
@@ -168,16 +169,27 @@ class StateStore:
 
     # ---- import ----
 
-    def add_urls(self, rows: list[tuple[str, str, str]]) -> list[int | None]:
-        """Insert queued URLs ``(url, text, host)``; the id of each new one, None for a URL the
-        store already holds (a duplicate)."""
+    def add_urls(
+        self, rows: list[tuple[str, str, str]], depth: int = 0, parent: int | None = None
+    ) -> list[int | None]:
+        """Insert queued URLs ``(url, text, host)`` (found at ``depth`` on the page of row
+        ``parent``: a crawl); the id of each new one, None for a URL the store already holds
+        (a duplicate)."""
         db = self._db
         with self._writing():
             (last,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM urls").fetchone()
-            db.executemany(
-                "INSERT INTO urls (url, text, host) VALUES (?, ?, ?) ON CONFLICT (url) DO NOTHING",
-                rows,
-            )
+            if depth or parent is not None:
+                db.executemany(
+                    "INSERT INTO urls (url, text, host, depth, parent) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (url) DO NOTHING",
+                    [(*row, depth, parent) for row in rows],
+                )
+            else:
+                db.executemany(
+                    "INSERT INTO urls (url, text, host) VALUES (?, ?, ?) "
+                    "ON CONFLICT (url) DO NOTHING",
+                    rows,
+                )
             new = dict(db.execute("SELECT url, id FROM urls WHERE id > ?", (last,)))
         ids = [new.pop(url, None) for url, _, _ in rows]  # a URL twice in `rows`: once new
         added = len(rows) - ids.count(None)
@@ -238,21 +250,56 @@ class StateStore:
                 )
         return found
 
-    def queued(self, host: str, after: int, limit: int) -> list[Queued]:
+    def queued(
+        self, host: str, after: int, limit: int, max_depth: int | None = None
+    ) -> list[Queued]:
         """The next queued URLs of ``host`` after id ``after``, in input order (``after``
         is the last one the caller took: none beyond it was handed out, so none has ended; from
-        the start, a URL that ended must not read back as queued: the results are written)."""
+        the start, a URL that ended must not read back as queued: the results are written).
+        A crawl (``max_depth``) reads no deeper than that, with the linking page's URL."""
         if not after:
             self._write_results()
+        if max_depth is None:
+            return [
+                Queued(*row)
+                for row in self._db.execute(
+                    "SELECT id, url, text, etag, last_modified, COALESCE(final_url, url), "
+                    "path, bytes FROM urls "
+                    "WHERE host = ? AND state = 0 AND id > ? ORDER BY id LIMIT ?",
+                    (host, after, limit),
+                )
+            ]
         return [
             Queued(*row)
             for row in self._db.execute(
-                "SELECT id, url, text, etag, last_modified, COALESCE(final_url, url), path, "
-                "bytes FROM urls "
-                "WHERE host = ? AND state = 0 AND id > ? ORDER BY id LIMIT ?",
-                (host, after, limit),
+                "SELECT u.id, u.url, u.text, u.etag, u.last_modified, "
+                "COALESCE(u.final_url, u.url), u.path, u.bytes, u.depth, p.text "
+                "FROM urls u LEFT JOIN urls p ON p.id = u.parent "
+                "WHERE u.host = ? AND u.state = 0 AND u.id > ? AND u.depth <= ? "
+                "ORDER BY u.id LIMIT ?",
+                (host, after, max_depth, limit),
             )
         ]
+
+    def known(self, url: str) -> bool:
+        """Whether ``url`` is in the store (queued or ended)."""
+        return self._db.execute("SELECT 1 FROM urls WHERE url = ?", (url,)).fetchone() is not None
+
+    def seeds(self) -> list[tuple[str, str]]:
+        """``(url, host)`` of the depth-0 URLs (a resumed crawl's scope; one scan)."""
+        return list(
+            self._db.execute("SELECT url, host FROM urls WHERE depth = 0 AND url IS NOT NULL")
+        )
+
+    def rows_per_host(self) -> dict[str, int]:
+        """Rows per host (a resumed crawl's ``--max-per-host``; one scan)."""
+        return dict(self._db.execute("SELECT host, COUNT(*) FROM urls GROUP BY host"))
+
+    def shallowest_queued(self) -> int | None:
+        """The smallest depth of a queued URL (where a resumed crawl goes on), or None."""
+        self._write_results()
+        (depth,) = self._db.execute("SELECT MIN(depth) FROM urls WHERE state = 0").fetchone()
+        return None if depth is None else int(depth)
 
     def saved(self, *, row_id: int | None = None, url: str | None = None) -> Saved | None:
         """The saved file of the done row ``row_id``, or of the done URL ``url`` (None if it
