@@ -53,11 +53,13 @@ class Run:
 
 
 def saved_files(out: Path) -> list[Path]:
-    """Every file under ``out`` except the report and the state store, sorted."""
+    """Every file under ``out`` except the report, the items and the state store, sorted."""
     return sorted(
         p
         for p in out.rglob("*")
-        if p.is_file() and p.name != "report.jsonl" and p.relative_to(out).parts[0] != ".fetchall"
+        if p.is_file()
+        and p.relative_to(out).as_posix() not in ("report.jsonl", "items.jsonl")
+        and p.relative_to(out).parts[0] != ".fetchall"
     )
 
 

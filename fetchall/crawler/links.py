@@ -28,7 +28,7 @@ _LINKS = (
     "a[href]:not(svg a):not(math a), area[href]:not(svg area):not(math area), "
     "frame[src], iframe[src]"
 )
-_REQUISITES = "img[src], img[srcset], script[src], link[href][rel]"
+_REQUISITES = "img, script[src], link[href][rel]"  # one selector per element: no repeats
 _ATTRIBUTE = {"a": "href", "area": "href", "frame": "src", "iframe": "src", "link": "href"}
 
 

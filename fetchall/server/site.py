@@ -57,7 +57,7 @@ def _home_a(site: SiteMap) -> web.Response:
     links = [
         "/about", "docs/", site.b + "/", "/file.txt", "/missing", "/old",
         "/calendar/2026/1", "/private/secret", "/meta-nofollow", "/loop/", "/long",
-        "http://outside.invalid/",
+        "http://localhost:1/",
     ]  # fmt: skip
     return _page("Home A", links, head, body)
 
@@ -117,7 +117,7 @@ def _files_a(site: SiteMap, path: str) -> web.StreamResponse:
     if path == "/sitemap-pages.xml":
         return _urlset([f"{site.a}/only-in-sitemap", f"{site.a}/about", f"{site.b}/b2"])
     if path == "/sitemap-more.xml.gz":
-        body = gzip.compress(_urlset_text([f"{site.a}/docs/c", "http://outside.invalid/x"]))
+        body = gzip.compress(_urlset_text([f"{site.a}/docs/c", "http://localhost:1/x"]))
         return web.Response(body=body, content_type="application/gzip")
     raise web.HTTPNotFound()
 
