@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fetchrun import FAST, assert_clean, Run
+from fetchrun import FAST, Run, assert_clean
 
 from fetchall.api import crawl
 from fetchall.callbacks import CallbackRegistry, Response
