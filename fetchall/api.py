@@ -68,6 +68,7 @@ def crawl(
     max_per_host: int | None = None,
     spider: bool = False,
     page_requisites: bool = False,
+    sitemaps: bool = False,
     log_skipped: str | Path | None = None,
     callbacks: CallbackRegistry | Mapping[str, Callback] | None = None,
     on_result: Callable[[Result], None] | None = None,
@@ -80,6 +81,8 @@ def crawl(
     (``"host"``, ``"domain"``, ``"prefix"`` or ``"any"``) and the ``include``/``exclude``
     regexes, at most ``max_pages`` rows in all and ``max_per_host`` per host. ``spider``
     saves no bodies; ``page_requisites`` also fetches images, scripts, stylesheets and icons;
+    ``sitemaps`` adds the URLs of the seed hosts' sitemaps (robots.txt ``Sitemap:`` lines and
+    ``/sitemap.xml``) at depth 1;
     ``log_skipped`` names a JSONL file for the links not followed. robots.txt is obeyed unless
     ``robots=False`` (given ``options``, its ``robots``). Every `fetch_all` keyword applies;
     callbacks get a `Response` with ``depth``, ``links()``, ``follow()``,
@@ -92,7 +95,7 @@ def crawl(
     crawl_settings = CrawlSettings(
         depth=depth, scope=scope, include=tuple(include), exclude=tuple(exclude),
         max_pages=_limit(max_pages, "max_pages"), max_per_host=_limit(max_per_host, "max_per_host"),
-        spider=spider, page_requisites=page_requisites,
+        spider=spider, page_requisites=page_requisites, sitemaps=sitemaps,
         log_skipped=None if log_skipped is None else Path(log_skipped),
     )  # fmt: skip
     Rules.build((), scope=scope, include=include, exclude=exclude, depth=depth)  # validates
@@ -100,10 +103,14 @@ def crawl(
         settings = {"robots": True, **settings}  # a crawl obeys robots.txt unless told not to
     opts = build_options(options, settings)
     crawler = Crawler(crawl_settings, robots=opts.robots)
-    if opts.use_state:
-        return _run(opts, seeds, url_files, callbacks, on_result, on_start, crawler)
-    with tempfile.TemporaryDirectory(prefix="fetchall-crawl-") as scratch:  # --no-state
-        opts = opts.with_changes(use_state=True, state=Path(scratch) / "state.db")
+    check_url_lists(url_files)
+    with tempfile.TemporaryDirectory(prefix="fetchall-crawl-") as scratch:
+        if not opts.use_state:  # --no-state: a store all the same, thrown away at the end
+            opts = opts.with_changes(use_state=True, state=Path(scratch) / "state.db")
+        if sitemaps:
+            from fetchall.crawler.discovery import find_sitemap_urls
+
+            seeds, url_files = find_sitemap_urls(seeds, url_files, opts, Path(scratch), crawler)
         return _run(opts, seeds, url_files, callbacks, on_result, on_start, crawler)
 
 

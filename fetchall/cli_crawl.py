@@ -45,6 +45,12 @@ _CRAWL_OPTIONS: dict[str, tuple[Any, Any]] = {
         ],
         False,
     ),
+    "sitemaps": (
+        Annotated[
+            bool, typer.Option("--sitemaps", help="Add the URLs of the seed hosts' sitemaps.")
+        ],
+        False,
+    ),
     "log_skipped": (
         Annotated[Path | None, typer.Option(help="Write the links not followed here (JSONL).")],
         None,

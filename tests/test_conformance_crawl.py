@@ -198,3 +198,29 @@ def test_callbacks_in_a_crawl(site: SiteThread, engine: str, tmp_path: Path) -> 
     assert len(items) == run.summary.items == 5
     home = next(item for item in items if item["url"] == a + "/")
     assert home["depth"] == 0 and home["links"] == 14
+
+
+def test_sitemaps(site: SiteThread, engine: str, tmp_path: Path) -> None:
+    """robots.txt names a sitemap index (a plain and a gzipped sitemap); their URLs enter at
+    depth 1 through scope and filters; /sitemap.xml (404 here) is tried too."""
+    log = tmp_path / "skipped.jsonl"
+    run = run_crawl(
+        site, engine, tmp_path / "o", [site.site.a + "/"], depth=2, sitemaps=True,
+        log_skipped=log,
+    )  # fmt: skip
+    rows = rows_of(site, run)
+    assert rows == upto(2) - {("a", "/docs/c", 3, True)} | {
+        ("a", "/only-in-sitemap", 1, True), ("a", "/docs/c", 1, True),
+        ("a", "/from-sitemap-page", 2, True),
+    }  # fmt: skip
+    skipped = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {"url": site.site.b + "/b2", "parent": None, "reason": "out-of-scope"} in skipped
+    requests = site.site.requests
+    for path in ("/sitemap-index.xml", "/sitemap-pages.xml", "/sitemap-more.xml.gz"):
+        assert requests[("a", path)] == 1
+    assert requests[("a", "/sitemap.xml")] == 1
+    assert requests[("a", "/robots.txt")] == 2  # for the Sitemap: lines, then for the crawl
+    no_robots = run_crawl(
+        site, engine, tmp_path / "n", [site.site.a + "/"], depth=0, sitemaps=True, robots=False
+    )
+    assert rows_of(site, no_robots) == upto(0)  # no robots.txt read: only /sitemap.xml (404)

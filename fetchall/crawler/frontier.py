@@ -46,6 +46,8 @@ class CrawlFrontier(StoreFrontier):
         self._max_depth = store.shallowest_queued() or 0
         self.on_seed: Callable[[Target], None] | None = None
         """Called with each new seed as the input is imported (a crawl's scope)."""
+        self.on_seeds_done: Callable[[], None] | None = None
+        """Called once, when the seeds are imported (a crawl's sitemap URLs go in then)."""
         self.host_rows: Counter[str] | None = None
         """Rows per host, once `count_hosts` is called (``--max-per-host``)."""
 
@@ -59,9 +61,10 @@ class CrawlFrontier(StoreFrontier):
         assert self._max_depth is not None
         return self._max_depth
 
-    def add_links(self, lines: list[UrlLine], depth: int, parent: Entry) -> list[int | None]:
-        """Store URLs found on ``parent``'s page at ``depth`` (the next level, or one past
-        the last for page requisites); their ids, None for a URL the store holds already."""
+    def add_links(self, lines: list[UrlLine], depth: int, parent: Entry | None) -> list[int | None]:
+        """Store URLs found on ``parent``'s page (None: in a sitemap) at ``depth`` (the next
+        level, or one past the last for page requisites); their ids, None for a URL the store
+        holds already."""
         return self._add(lines, depth, parent)
 
     def known(self, url: str) -> bool:
@@ -73,6 +76,9 @@ class CrawlFrontier(StoreFrontier):
         seeds are all imported first: the crawl's scope is theirs."""
         while self._source is not None:
             self._import_more(math.inf)
+        if self.on_seeds_done is not None:
+            done, self.on_seeds_done = self.on_seeds_done, None
+            done()
         entry = super().pull()
         while entry is None and self._level_ended() and self._advance():
             entry = super().pull()

@@ -48,6 +48,7 @@ class CrawlSettings:
     spider: bool = False
     page_requisites: bool = False
     log_skipped: Path | None = None
+    sitemaps: bool = False
 
 
 class PageLinks:
@@ -88,6 +89,8 @@ class Crawler:
         self._skipped_seen = DigestMap()
         self._log: IO[str] | None = None
         self._frontier: CrawlFrontier | None = None
+        self.sitemap_urls: Path | None = None
+        """A file of the sitemaps' URLs, one a line (`sitemaps.discover`): depth 1."""
 
     # ---- the run's start and end ----
 
@@ -101,6 +104,7 @@ class Crawler:
         assert isinstance(frontier, CrawlFrontier)
         self._frontier = frontier
         frontier.on_seed = self.add_seed
+        frontier.on_seeds_done = self._add_sitemap_urls
         if self.settings.max_per_host is not None:
             frontier.count_hosts()
         for url, host_key in store.seeds() if resume else ():
@@ -158,6 +162,29 @@ class Crawler:
 
     # ---- internals ----
 
+    def _add_sitemap_urls(self) -> None:
+        """The sitemaps' URLs at depth 1, through the same rules as links (no parent)."""
+        if self.sitemap_urls is None:
+            return
+        batch: list[UrlLine] = []
+        with open(self.sitemap_urls, encoding="utf-8") as stream:
+            for line in stream:
+                url = line.strip()
+                try:
+                    target = parse_url(url)
+                except BadURLError:
+                    self._skip(url, None, "bad-url")
+                    continue
+                reason = self.rules.skip(target, 1)
+                if reason is not None:
+                    self._skip(target.url, None, reason)
+                    continue
+                batch.append(UrlLine(target, "", 0))
+                if len(batch) >= 256:
+                    self._admit(None, batch, 1)
+                    batch = []
+        self._admit(None, batch, 1)
+
     def _take(self, entry: Entry, links: list[Link]) -> None:
         depth = entry.depth + 1  # requisites: even one level past --depth
         seen: set[str] = set()
@@ -180,7 +207,7 @@ class Crawler:
                 lines.append(UrlLine(target, "", 0))
         self._admit(entry, lines, depth)
 
-    def _admit(self, entry: Entry, lines: list[UrlLine], depth: int) -> None:
+    def _admit(self, entry: Entry | None, lines: list[UrlLine], depth: int) -> None:
         """Store ``lines`` within ``--max-pages`` and ``--max-per-host`` (counted in rows)."""
         frontier = self._frontier
         assert frontier is not None
@@ -206,7 +233,7 @@ class Crawler:
             return "max-per-host"
         return None
 
-    def _skip(self, url: str, parent: Entry, reason: str) -> None:
+    def _skip(self, url: str, parent: Entry | None, reason: str) -> None:
         if not self._skipped_seen.add(hash(url)):
             return
         frontier = self._frontier
@@ -216,5 +243,6 @@ class Crawler:
             return  # reached another way: not skipped
         self.skipped[reason] += 1
         if self._log is not None:
-            row: dict[str, Any] = {"url": url, "parent": parent.text, "reason": reason}
+            text = None if parent is None else parent.text
+            row: dict[str, Any] = {"url": url, "parent": text, "reason": reason}
             self._log.write(json.dumps(row, ensure_ascii=False) + "\n")
