@@ -167,20 +167,31 @@ def serve(
     port: Annotated[int, typer.Option(help="Port (0 = any free port).")] = 8765,
     latency: Annotated[float, typer.Option(help="Seconds added to every response.")] = 0.0,
     jitter: Annotated[float, typer.Option(help="Random ± seconds added to the latency.")] = 0.0,
+    site: Annotated[
+        bool, typer.Option("--site", help="Serve the two-host demo site for crawls instead.")
+    ] = False,
 ) -> None:
-    """Run the built-in test server (deterministic bodies, statuses, redirects, gzip, chunked)."""
+    """Run the built-in test server (deterministic bodies, statuses, redirects, gzip, chunked),
+    or (``--site``) the two-host demo website for crawls, on free ports."""
     from fetchall.server import serve_forever
+    from fetchall.server.thread import serve_site_forever
 
     _check_seconds("latency", latency)
     _check_seconds("jitter", jitter)
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be 0..65535, got {port}")
-    serve_forever(host, port, latency, jitter)  # returns only when interrupted
+    if site:
+        serve_site_forever()
+    else:
+        serve_forever(host, port, latency, jitter)  # returns only when interrupted
     raise typer.Exit(EXIT_INTERRUPTED)
 
 
 @app.command()
 def demo(
+    kind: Annotated[
+        str, typer.Argument(help="fetch (the demo list) or crawl (the two-host demo site).")
+    ] = "fetch",
     url_list: Annotated[
         Path, typer.Option("--list", help="Template URL list ({server} = server address).")
     ] = Path("urls/demo.txt"),
@@ -193,27 +204,16 @@ def demo(
         float, typer.Option(help="Seconds the server adds to each response.")
     ] = 0.05,
 ) -> None:
-    """Start the built-in server on a free port and fetch the demo list from it."""
-    from fetchall.api import fetch_all
-    from fetchall.inputsize import InputSize
-    from fetchall.progress import ProgressView, print_summary
-    from fetchall.server import ServerThread, demo_urls
+    """Start the built-in server on a free port and fetch the demo list from it (or crawl the
+    built-in demo site: ``fetchall demo crawl``)."""
+    from fetchall.demo import demo_crawl, demo_fetch
 
     _check_seconds("latency", latency)
-    try:
-        template = url_list.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise UsageError(f"cannot read demo list {url_list}: {exc.strerror or exc}") from None
-    with ServerThread(latency=latency) as server:
-        print(f"fetchall demo: built-in server on {server.base_url}", file=sys.stderr)
-        urls = list(demo_urls(server.base_url, template))
-        with ProgressView(inputs=InputSize(urls=urls)) as view:
-            summary = fetch_all(
-                urls, engine=engine, out=out, on_result=view, on_start=view.watch,
-                retry_backoff=0.1, fresh=True,
-            )  # fmt: skip
-    print_summary(summary, view, str(out), str(out / "report.jsonl"))
-    raise typer.Exit(summary.exit_code)
+    if kind not in ("fetch", "crawl"):
+        raise UsageError(f"demo: say fetch or crawl, not {kind!r}")
+    if kind == "crawl":
+        raise typer.Exit(demo_crawl(engine, out))
+    raise typer.Exit(demo_fetch(url_list, engine, out, latency))
 
 
 @app.command()

@@ -167,6 +167,18 @@ def serve_forever(host: str, port: int, latency: float, jitter: float) -> None:
         server.stop()
 
 
+def serve_site_forever() -> None:
+    """Serve the crawl demo site until Ctrl-C, printing one line naming both hosts."""
+    site = SiteThread().start()
+    print(f"serving the demo site on {site.site.a} and {site.site.b}", flush=True)
+    try:
+        site.a.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        site.stop()
+
+
 def demo_urls(base_url: str, template_lines: Iterable[str]) -> Iterator[str]:
     """Yield each URL line of a template with `{server}` replaced by base_url.
 
