@@ -234,7 +234,9 @@ class Runner:
         self._reserve_report_path()
         start = self._open_state()
         try:
-            self._report = open_report(self._store, start, self.opts.report_path)
+            self._report = open_report(
+                self._store, start, self.opts.report_path, crawl=self._crawler is not None
+            )
         except BaseException:
             if self._store is not None:
                 self._store.abandon()  # nothing happened: the state stays as it was

@@ -138,3 +138,16 @@ def test_serve_site_and_demo_crawl(tmp_path: Path) -> None:
     )  # fmt: skip
     assert demo.returncode == 1, demo.stderr
     assert "done: 23 URLs" in demo.stdout and "links not followed" in demo.stdout
+
+
+def test_retry_failed_rewrites_the_report_with_depth_and_parent(
+    site: SiteThread, tmp_path: Path
+) -> None:
+    seed = [site.site.a + "/"]
+    crawl(seed, depth=2, engine="asyncio", out=tmp_path, retries=0)
+    before = sorted(rows(tmp_path / "report.jsonl"), key=lambda r: str(r["url"]))
+    again = crawl(seed, depth=2, engine="asyncio", out=tmp_path, retries=0, retry_failed=True)
+    assert again.total == 1  # the 404 once more (robots-blocked rows are not retried)
+    after = sorted(rows(tmp_path / "report.jsonl"), key=lambda r: str(r["url"]))
+    keys = ("url", "depth", "parent", "ok", "status")
+    assert [tuple(r[k] for k in keys) for r in after] == [tuple(r[k] for k in keys) for r in before]

@@ -71,9 +71,11 @@ def begin_run(
     return RunStart(carried=counts["done"] + failed, carried_failed=failed, requeued=requeued)
 
 
-def open_report(store: StateStore | None, start: RunStart, path: Path) -> ReportWriter:
+def open_report(
+    store: StateStore | None, start: RunStart, path: Path, *, crawl: bool = False
+) -> ReportWriter:
     """The report of this run: new, or (continuing) the previous one cut to its committed rows,
-    or rewritten from the store (see module docstring)."""
+    or rewritten from the store (see module docstring; a crawl's rows with depth and parent)."""
     if store is None or not start.carried:
         return ReportWriter(path)
     offset = store.meta.get("report_offset")
@@ -82,7 +84,7 @@ def open_report(store: StateStore | None, start: RunStart, path: Path) -> Report
     writer = ReportWriter(path)
     try:
         for values in store.report_rows():
-            writer.write_row(row_from_columns(values))
+            writer.write_row(row_from_columns(values, crawl=crawl))
     except BaseException:
         writer.close()
         raise
@@ -98,10 +100,11 @@ def finish_run(store: StateStore, *, complete: bool, **meta: Any) -> None:
     store.commit()
 
 
-def row_from_columns(values: tuple[Any, ...]) -> dict[str, Any]:
-    """A report row from `fetchall.state.schema.ROW_COLUMNS` values."""
+def row_from_columns(values: tuple[Any, ...], *, crawl: bool = False) -> dict[str, Any]:
+    """A report row from `fetchall.state.schema.ROW_COLUMNS` values (and, for a crawl's row,
+    the depth and parent URL after them)."""
     (text, final_url, state, status, error_type, error, path, size, content_type, attempts,
-     redirects, elapsed_ms, engine, unchanged) = values  # fmt: skip
+     redirects, elapsed_ms, engine, unchanged) = values[:14]  # fmt: skip
     row = {
         "url": text,
         "final_url": final_url,
@@ -119,6 +122,8 @@ def row_from_columns(values: tuple[Any, ...]) -> dict[str, Any]:
         "unchanged": bool(unchanged),
     }
     assert tuple(row) == REPORT_FIELDS
+    if crawl:
+        row["depth"], row["parent"] = values[14], values[15]
     return row
 
 

@@ -386,9 +386,13 @@ class StateStore:
     # ---- reading back ----
 
     def report_rows(self) -> Iterator[tuple[object, ...]]:
-        """Every finished URL's report values (`ROW_COLUMNS`), in input order."""
+        """Every finished URL's report values (`ROW_COLUMNS`, then a crawl's depth and parent
+        URL), in input order."""
         self._write_results()
-        yield from self._db.execute(f"SELECT {ROW_COLUMNS} FROM urls WHERE state != 0 ORDER BY id")
+        yield from self._db.execute(
+            f"SELECT {ROW_COLUMNS}, depth, (SELECT p.text FROM urls p WHERE p.id = urls.parent) "
+            "FROM urls WHERE state != 0 ORDER BY id"
+        )
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
