@@ -10,7 +10,8 @@ memory grows with concurrency, never with the length of the URL list; with the s
 their rate slot or a cooldown, or the store wants a commit, `next_due` tells the engine when to
 ask again. Rate, cooldowns and robots.txt are `fetchall.politeness`'s; a robots.txt job comes
 back here like any job and is handed over to it; saving a body and building its row is
-`fetchall.saving`'s. Ctrl-C: the engine's in-flight work unwinds, their temp files are removed,
+`fetchall.saving`'s. A crawl (`fetchall.crawler`) swaps in its level-by-level frontier and
+takes each page's links as the body is saved; its rows carry depth and parent. Ctrl-C: the engine's in-flight work unwinds, their temp files are removed,
 the state is committed, in-flight URLs get an ``interrupted`` row (they stay queued in the
 state, for ``--resume``), and the report is closed.
 """
@@ -78,20 +79,16 @@ class Runner:
         source_may_block: bool = False,
         crawler: Crawler | None = None,
     ) -> None:
-        """``crawler``: a crawl (`fetchall.crawl`); it needs the state store."""
+        """``crawler``: a crawl (`fetchall.crawler`); it needs the state store."""
         self.opts = opts
         self.concurrency = opts.concurrency
         self.per_host = opts.per_host
         self.pipeline = opts.pipeline
         self.out = OutputDir(opts.out, digest=opts.use_state)
         self.env = AttemptEnv(
-            out=self.out,
-            timeout=opts.timeout,
-            connect_timeout=opts.connect_timeout,
-            max_size=opts.max_size,
-            insecure=opts.insecure,
-            cacert=opts.cacert,
-        )
+            out=self.out, timeout=opts.timeout, connect_timeout=opts.connect_timeout,
+            max_size=opts.max_size, insecure=opts.insecure, cacert=opts.cacert,
+        )  # fmt: skip
         self.summary = RunSummary(engine=opts.engine)
         self._source = source
         self._source_is_at_rest = not source_may_block  # files and lists: read ahead freely
@@ -99,18 +96,13 @@ class Runner:
         self._store_broken = False  # a StateError: never touch the store again
         self._frontier: Frontier = ListFrontier(iter(()), self._emit_bad_line)  # until `run`
         self._limiter: HostLimiter[Item] = HostLimiter(
-            opts.concurrency,
-            opts.per_host,
-            interval=1.0 / opts.rate if opts.rate else 0.0,
-            backoff=opts.retry_backoff,
-            max_backoff=MAX_BACKOFF,
-        )
+            opts.concurrency, opts.per_host, interval=1.0 / opts.rate if opts.rate else 0.0,
+            backoff=opts.retry_backoff, max_backoff=MAX_BACKOFF,
+        )  # fmt: skip
         self._polite = Politeness(
-            self._limiter,
-            robots=opts.robots,
-            user_agent=opts.user_agent,
+            self._limiter, robots=opts.robots, user_agent=opts.user_agent,
             retry_after_cap=opts.retry_after_cap,
-        )
+        )  # fmt: skip
         self._active: dict[int, _Job] = {}
         self._handed_off: dict[int, Item] = {}  # redirect hops queued as new jobs, by id
         self._crawler = crawler
@@ -121,15 +113,12 @@ class Runner:
         )  # fmt: skip
         self._listeners = listeners
         self._settings = PolicySettings(
-            retries=opts.retries,
-            retry_backoff=opts.retry_backoff,
-            retry_after_cap=opts.retry_after_cap,
-            max_redirects=opts.max_redirects,
-            user_agent=opts.user_agent,
-            accept_encoding=accept_encoding(),
+            retries=opts.retries, retry_backoff=opts.retry_backoff,
+            retry_after_cap=opts.retry_after_cap, max_redirects=opts.max_redirects,
+            user_agent=opts.user_agent, accept_encoding=accept_encoding(),
             extra_headers=opts.headers,
             connection="keep-alive" if ENGINES[opts.engine].keep_alive else "close",
-        )
+        )  # fmt: skip
         # RFC 9309 §2.3.1.2, §2.5: five redirects, the first 500 KiB
         self._robots_settings = replace(self._settings, max_redirects=5, body_limit=BODY_LIMIT)
         self._rng = random.Random()
