@@ -11,9 +11,10 @@ their rate slot or a cooldown, or the store wants a commit, `next_due` tells the
 ask again. Rate, cooldowns and robots.txt are `fetchall.politeness`'s; a robots.txt job comes
 back here like any job and is handed over to it; saving a body and building its row is
 `fetchall.saving`'s. A crawl (`fetchall.crawler`) swaps in its level-by-level frontier and
-takes each page's links as the body is saved; its rows carry depth and parent. Ctrl-C: the engine's in-flight work unwinds, their temp files are removed,
-the state is committed, in-flight URLs get an ``interrupted`` row (they stay queued in the
-state, for ``--resume``), and the report is closed.
+takes each page's links as the body is saved; its rows carry depth and parent. Ctrl-C: the
+engine's in-flight work unwinds, their temp files are removed, the state is committed, in-flight
+URLs get an ``interrupted`` row (they stay queued in the state, for ``--resume``), and the
+report is closed.
 """
 
 from __future__ import annotations
