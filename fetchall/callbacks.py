@@ -14,11 +14,14 @@ import runpy
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from fetchall.errors import CallbackError, UsageError
 from fetchall.http.headers import Headers
 from fetchall.output.paths import safe_relpath
+
+if TYPE_CHECKING:  # imported only when a page is parsed
+    from fetchall.crawler.links import Page
 
 
 class _Skip:
@@ -75,7 +78,7 @@ class Response:
         size: int,
         enqueue: Callable[[str], None],
         depth: int = 0,
-        links: Callable[[], list[str]] | None = None,
+        page: Callable[[], Page] | None = None,
         emit: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.url = url
@@ -89,7 +92,7 @@ class Response:
         self.depth = depth
         self.following = True
         self._enqueue = enqueue
-        self._links = links
+        self._page = page
         self._emit = emit
 
     @property
@@ -124,16 +127,28 @@ class Response:
 
     def links(self) -> list[str]:
         """The absolute http(s) URLs of the page's links, in document order, before any crawl
-        rule (an HTML5 parse of the body; empty for a body that is not HTML)."""
-        if self._links is not None:
-            return self._links()
+        rule (an HTML5 parse of the body, shared with the crawl; empty if it is not HTML)."""
+        page = self._parsed()
+        return [] if page is None else [link.url for link in page.links]
+
+    def title(self) -> str | None:
+        """The text of the page's ``<title>``, whitespace collapsed (None if it has none or
+        is not HTML)."""
+        page = self._parsed()
+        return None if page is None else page.title
+
+    def _parsed(self) -> Page | None:
+        if self._page is not None:
+            return self._page()
         from fetchall.crawler.links import extract, is_html
 
         if not is_html(self.content_type):
-            return []
+            return None
         with self.open() as stream:
-            body = stream.read(16 << 20)
-        return [link.url for link in extract(body, self.final_url).links]
+            body = stream.read(min(16 << 20, self.size))
+        page = extract(body, self.final_url)
+        self._page = lambda: page
+        return page
 
     def stop_following(self) -> None:
         """In a crawl: do not follow this page's links (URLs passed to `follow` still are)."""

@@ -166,6 +166,6 @@ class Saver:
             url=entry.target.url, final_url=target.url, status=outcome.status,
             reason=outcome.reason, headers=outcome.headers, host=target.host,
             body_path=body.path, size=body.size, enqueue=enqueue, depth=entry.depth,
-            links=None if links is None else links.urls,
+            page=None if links is None else (lambda: links.page),
             emit=None if self.items is None else self.items.write,
         )  # fmt: skip

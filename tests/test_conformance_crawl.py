@@ -224,3 +224,14 @@ def test_sitemaps(site: SiteThread, engine: str, tmp_path: Path) -> None:
         site, engine, tmp_path / "n", [site.site.a + "/"], depth=0, sitemaps=True, robots=False
     )
     assert rows_of(site, no_robots) == upto(0)  # no robots.txt read: only /sitemap.xml (404)
+
+
+def test_a_seed_redirected_to_another_host_brings_it_into_scope(
+    site: SiteThread, engine: str, tmp_path: Path
+) -> None:
+    run = run_crawl(site, engine, tmp_path, [site.site.b + "/go-a"], depth=1)
+    assert rows_of(site, run) == {
+        ("b", "/go-a", 0, True), ("a", "/docs/a", 1, True), ("a", "/docs/b", 1, True),
+        ("a", "/about", 1, True),
+    }  # fmt: skip
+    assert run.rows[0]["final_url"] == site.site.a + "/docs/"

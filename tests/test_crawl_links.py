@@ -3,9 +3,13 @@ would follow, and nothing it would not (comments, scripts, textarea, template, s
 
 from __future__ import annotations
 
-import pytest
+from urllib.parse import urldefrag, urljoin
 
-from fetchall.crawler.links import extract, is_html, nofollow_header, srcset_urls
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fetchall.crawler.links import extract, is_html, nofollow_header, resolve, srcset_urls
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -137,3 +141,24 @@ def test_garbage_does_not_crash() -> None:
 )  # fmt: skip
 def test_is_html(content_type: str | None, html: bool) -> None:
     assert is_html(content_type) is html
+
+
+BASES = [
+    "http://h.test/dir/page.html", "https://H.test:8443/a/b?q=1#f", "http://[::1]:80/x",
+    "http://h.test", "http://h.test?x", "http://u@h.test/p", "http://h.test/a/./b",
+]  # fmt: skip
+
+
+@given(
+    base=st.sampled_from(BASES),
+    prefix=st.sampled_from(["", "/", "//", "http://", "https://", "HTTP://", "http://x", "../"]),
+    rest=st.text(alphabet="/.?#a:;@%\t\n \\[]é", max_size=12),
+)
+def test_resolve_is_urljoin(base: str, prefix: str, rest: str) -> None:
+    """The fast paths of `resolve` give what urljoin (then dropping the fragment) gives."""
+    value = prefix + rest
+    try:
+        expected = urldefrag(urljoin(base, value))[0]
+    except ValueError:
+        return
+    assert resolve(base, value) == expected

@@ -24,6 +24,7 @@ MAX_PARSE = 16 << 20
 """Bytes of a page parsed at most (a bigger page's links beyond that are not seen)."""
 
 _WHITESPACE = " \t\n\f\r"
+_SLOW = ("\t", "\n", "\r", "/.", ";", "\\")  # in a value: resolve it with urljoin
 _LINKS = (
     "a[href]:not(svg a):not(math a), area[href]:not(svg area):not(math area), "
     "frame[src], iframe[src]"
@@ -106,11 +107,46 @@ def _append(
     if value is None:
         return
     try:
-        url, _ = urldefrag(urljoin(base, _strip(value)))
+        url = resolve(base, _strip(value))
     except ValueError:  # e.g. a bad IPv6 literal
         return
     if url[:7].lower() == "http://" or url[:8].lower() == "https://":
         links.append(Link(url, requisite, nofollow))
+
+
+def resolve(base: str, value: str) -> str:
+    """``urljoin(base, value)`` without its fragment. The two commonest forms skip urljoin
+    (30 µs): a value without tab, CR, LF (urljoin removes them), dot segments or an empty query
+    that is absolute lower-case http(s) is itself, and one that starts with a single ``/``
+    follows the base's origin."""
+    head = value.partition("#")[0]
+    if head[-1:] != "?" and not any(c in head for c in _SLOW):
+        if head[:1] == "/" and head[1:2] != "/":
+            origin = _origin(base)
+            if origin:
+                return origin + head
+        elif head.startswith(("http://", "https://")):
+            first = head[8 if head[4] == "s" else 7 : 9 if head[4] == "s" else 8]
+            if first.isalnum() or first == "[":  # an authority (no "https:///x")
+                return head
+    return urldefrag(urljoin(base, value))[0]
+
+
+def _origin(base: str) -> str:
+    """``scheme://authority`` of an http(s) base, or ""."""
+    lowered = base[:8].lower()
+    if lowered.startswith("http://"):
+        start = 7
+    elif lowered.startswith("https://"):
+        start = 8
+    else:
+        return ""
+    end = len(base)
+    for stop in "/?#":
+        found = base.find(stop, start)
+        if found != -1 and found < end:
+            end = found
+    return base[:end] if end > start else ""
 
 
 def srcset_urls(srcset: str) -> list[str]:

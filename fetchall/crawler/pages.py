@@ -15,9 +15,11 @@ A skipped URL is counted once, by its first reason, and written to ``--log-skipp
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,9 +32,12 @@ from fetchall.frontier import Entry
 from fetchall.frontier.stored import StoreFrontier
 from fetchall.http.headers import Headers
 from fetchall.state.store import StateStore
-from fetchall.urls import Target, UrlLine, parse_url, rebuild_target
+from fetchall.urls import Target, UrlLine, rebuild_target
+from fetchall.urls import parse_url as _parse_url
 
 MAX_PARSE = 16 << 20
+parse_url = lru_cache(maxsize=8192)(_parse_url)
+"""`fetchall.urls.parse_url`, cached: a site's navigation links repeat on every page."""
 
 
 @dataclass(frozen=True)
@@ -65,16 +70,12 @@ class PageLinks:
         """The parsed page (an unreadable body has no links)."""
         if self._page is None:
             try:
-                with open(self._body_path, "rb") as stream:
-                    body = stream.read(MAX_PARSE)
+                with open(self._body_path, "rb") as stream:  # read(n) allocates n bytes first
+                    body = stream.read(min(MAX_PARSE, os.fstat(stream.fileno()).st_size))
             except OSError:
                 body = b""
             self._page = extract(body, self._url, requisites=self._requisites)
         return self._page
-
-    def urls(self) -> list[str]:
-        """The absolute URLs of the page's links (requisites too, if the crawl takes them)."""
-        return [link.url for link in self.page.links]
 
 
 class Crawler:
@@ -137,7 +138,11 @@ class Crawler:
     def page(
         self, entry: Entry, final: Target, headers: Headers, links: PageLinks, *, follow: bool
     ) -> None:
-        """Take the links of ``entry``'s page (``follow``: its callback did not stop it)."""
+        """Take the links of ``entry``'s page (``follow``: its callback did not stop it). A
+        seed that redirects out of scope brings its final URL into scope (``http://example.com``
+        → ``https://www.example.com/`` crawls the site)."""
+        if entry.depth == 0 and entry.parent is None and not self.rules.in_scope(final):
+            self.add_seed(final)
         if not follow or not self.rules.in_scope(final):
             return
         page = links.page

@@ -10,7 +10,8 @@ forever; a path that grows a repeated segment), a page under ``/private/`` (robo
 it), a ``rel=nofollow`` link, a page with ``<meta name=robots content=nofollow>``, a link over
 2,000 characters, page requisites (stylesheet, icon, image with srcset, script), robots.txt with
 a ``Sitemap:`` line, and a sitemap index naming a plain and a gzipped sitemap. Host ``b`` links
-back to ``a`` and has two pages of its own. Every request is counted by (host, path).
+back to ``a``, has two pages of its own and a redirect to ``a``'s ``docs/``. Every request is
+counted by (host, path).
 """
 
 from __future__ import annotations
@@ -145,6 +146,8 @@ def _pages_b(site: SiteMap, path: str) -> web.StreamResponse:
         return _page("B1", ["/b2"])
     if path == "/b2":
         return _page("B2", [])
+    if path == "/go-a":
+        raise web.HTTPMovedPermanently(site.a + "/docs/")
     raise web.HTTPNotFound()
 
 
