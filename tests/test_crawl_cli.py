@@ -151,3 +151,22 @@ def test_retry_failed_rewrites_the_report_with_depth_and_parent(
     after = sorted(rows(tmp_path / "report.jsonl"), key=lambda r: str(r["url"]))
     keys = ("url", "depth", "parent", "ok", "status")
     assert [tuple(r[k] for k in keys) for r in after] == [tuple(r[k] for k in keys) for r in before]
+
+
+def test_resumed_crawl_keeps_a_redirected_seed_in_scope(site: SiteThread, tmp_path: Path) -> None:
+    seed = [site.site.b + "/go-a"]
+    crawl(seed, depth=2, engine="asyncio", out=tmp_path / "whole", retries=0)
+    expected = {(r["url"], r["depth"]) for r in rows(tmp_path / "whole/report.jsonl")}
+    assert (site.site.a + "/team", 2) in expected  # /about's link, found through the redirect
+
+    def stop_after_two(result: Result, seen: list[Result] = []) -> None:  # noqa: B006
+        seen.append(result)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "o"
+    first = crawl(seed, depth=2, engine="asyncio", out=out, retries=0, concurrency=1,
+                  on_result=stop_after_two)  # fmt: skip
+    assert first.interrupted
+    crawl(seed, depth=2, engine="asyncio", out=out, retries=0, resume=True)
+    assert {(r["url"], r["depth"]) for r in rows(out / "report.jsonl")} == expected

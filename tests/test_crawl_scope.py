@@ -95,5 +95,22 @@ def test_bad_settings_are_usage_errors() -> None:
 
 
 def test_seeds_added_later() -> None:
-    r = rules(["http://a.test/"]).with_seed(parse_url("http://b.test/"))
-    assert r.in_scope(parse_url("http://b.test/x"))
+    for scope in ("host", "domain", "prefix"):
+        r = rules(["http://a.test/"], scope=scope)
+        assert not r.in_scope(parse_url("http://b.test/x"))
+        r.add_seed(parse_url("http://b.test/"))
+        assert r.in_scope(parse_url("http://b.test/x"))
+
+
+@pytest.mark.parametrize(
+    ("link", "inside"),
+    [
+        ("http://a.test/docs/", True), ("http://a.test/docs/x/y?z=/w", True),
+        ("http://a.test/docs", False), ("http://a.test/doc/", False),
+        ("http://a.test/?/docs/", False), ("http://a.test/other/docs/", False),
+        ("http://b.test/api/v1/", True), ("http://b.test/api/", False),
+    ],
+)  # fmt: skip
+def test_prefix_by_directory_levels(link: str, inside: bool) -> None:
+    r = rules(["http://a.test/docs/index.html", "http://b.test/api/v1/"], scope="prefix")
+    assert r.in_scope(parse_url(link)) is inside

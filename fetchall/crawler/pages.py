@@ -14,6 +14,7 @@ A skipped URL is counted once, by its first reason, and written to ``--log-skipp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import Counter
@@ -108,15 +109,18 @@ class Crawler:
         frontier.on_seeds_done = self._add_sitemap_urls
         if self.settings.max_per_host is not None:
             frontier.count_hosts()
-        for url, host_key in store.seeds() if resume else ():
+        for url, host_key, final_url in store.seeds() if resume else ():
             self.add_seed(rebuild_target(url, host_key))
+            if final_url is not None:  # a seed redirected out of scope brought its end in
+                with contextlib.suppress(BadURLError):
+                    self.add_seed(parse_url(final_url))
         path = self.settings.log_skipped
         if path is not None:
             self._log = open(path, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115
 
     def add_seed(self, seed: Target) -> None:
         """Put a seed's host (domain, directory) in scope."""
-        self.rules = self.rules.with_seed(seed)
+        self.rules.add_seed(seed)
 
     def close(self) -> None:
         """Close the skipped-links log and the skipped set."""

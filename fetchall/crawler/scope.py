@@ -20,7 +20,7 @@ import ipaddress
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -41,20 +41,21 @@ SKIP_REASONS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Rules:
-    """A crawl's rules for following links (see module docstring)."""
+    """A crawl's rules for following links (see module docstring); `add_seed` widens the
+    scope as seeds are read (each in O(1), so a list of a million seeds is no burden)."""
 
     scope: str
-    hosts: frozenset[str]
-    """host:port of the seeds (``host`` scope)."""
-    domains: frozenset[str]
-    """Registrable domains (or exact hosts) of the seeds (``domain`` scope)."""
-    prefixes: tuple[str, ...]
-    """``scheme://host:port/dir/`` of the seeds (``prefix`` scope)."""
     include: tuple[re.Pattern[str], ...] = ()
     exclude: tuple[re.Pattern[str], ...] = ()
     depth: int = 5
+    hosts: set[str] = field(default_factory=set)
+    """host:port of the seeds (``host`` scope)."""
+    domains: set[str] = field(default_factory=set)
+    """Registrable domains (or exact hosts) of the seeds (``domain`` scope)."""
+    prefixes: set[str] = field(default_factory=set)
+    """``scheme://host:port/dir/`` of the seeds (``prefix`` scope)."""
 
     @classmethod
     def build(
@@ -71,28 +72,22 @@ class Rules:
             raise UsageError(f"--scope must be one of {', '.join(SCOPES)}, got {scope!r}")
         if depth < 0:
             raise UsageError(f"--depth must be 0 or more, got {depth}")
-        seed_list = list(seeds)
-        return cls(
+        rules = cls(
             scope=scope,
-            hosts=frozenset(seed.host_key for seed in seed_list),
-            domains=frozenset(registrable_domain(seed.host) for seed in seed_list),
-            prefixes=tuple(sorted({prefix_of(seed) for seed in seed_list})),
             include=tuple(_compile(p, "--include") for p in include),
             exclude=tuple(_compile(p, "--exclude") for p in exclude),
             depth=depth,
         )
+        for seed in seeds:
+            rules.add_seed(seed)
+        return rules
 
-    def with_seed(self, seed: Target) -> Rules:
-        """These rules with one more seed in scope (seeds read lazily from a list)."""
-        return Rules(
-            self.scope,
-            self.hosts | {seed.host_key},
-            self.domains | {registrable_domain(seed.host)},
-            tuple(sorted({*self.prefixes, prefix_of(seed)})),
-            self.include,
-            self.exclude,
-            self.depth,
-        )
+    def add_seed(self, seed: Target) -> None:
+        """Put one more seed's host, domain and directory in scope."""
+        self.hosts.add(seed.host_key)
+        if self.scope == "domain":
+            self.domains.add(registrable_domain(seed.host))
+        self.prefixes.add(prefix_of(seed))
 
     def in_scope(self, target: Target) -> bool:
         """Whether ``target`` is inside the crawl's scope (filters aside)."""
@@ -102,9 +97,22 @@ class Rules:
         if scope == "domain":
             return registrable_domain(target.host) in self.domains
         if scope == "prefix":
-            url = target.url
-            return any(url.startswith(prefix) for prefix in self.prefixes)
+            return self._under_a_prefix(target)
         return True
+
+    def _under_a_prefix(self, target: Target) -> bool:
+        """Whether a directory above ``target`` (or its own) is a seed's: one set lookup per
+        directory level of its path."""
+        url = target.url
+        path_start = len(url) - len(target.target)
+        end = url.find("?", path_start)
+        slash = url.rfind("/", path_start, len(url) if end == -1 else end)
+        prefixes = self.prefixes
+        while slash >= path_start:
+            if url[: slash + 1] in prefixes:
+                return True
+            slash = url.rfind("/", path_start, slash)
+        return False
 
     def skip(self, target: Target, depth: int) -> str | None:
         """Why the link ``target`` (at ``depth``: its page's depth + 1) is not followed, or

@@ -285,10 +285,14 @@ class StateStore:
         """Whether ``url`` is in the store (queued or ended)."""
         return self._db.execute("SELECT 1 FROM urls WHERE url = ?", (url,)).fetchone() is not None
 
-    def seeds(self) -> list[tuple[str, str]]:
-        """``(url, host)`` of the depth-0 URLs (a resumed crawl's scope; one scan)."""
+    def seeds(self) -> list[tuple[str, str, str | None]]:
+        """``(url, host, final URL or None)`` of the depth-0 URLs (a resumed crawl's scope;
+        one scan)."""
+        self._write_results()
         return list(
-            self._db.execute("SELECT url, host FROM urls WHERE depth = 0 AND url IS NOT NULL")
+            self._db.execute(
+                "SELECT url, host, final_url FROM urls WHERE depth = 0 AND url IS NOT NULL"
+            )
         )
 
     def rows_per_host(self) -> dict[str, int]:
