@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,fast,brotli,dev,plot,docs]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,fast,brotli,dev,plot,docs,dask]'
 	touch $(STAMP)
 
 install: $(STAMP)

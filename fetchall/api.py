@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fetchall.callbacks import Callback, CallbackRegistry, default_registry
+from fetchall.cluster.shards import DEFAULT_SHARD_SIZE
 from fetchall.errors import UsageError
 from fetchall.fdlimit import raise_open_file_limit
+from fetchall.inputsize import RunView
 from fetchall.options import FetchOptions, parse_rate
 from fetchall.result import Result
 from fetchall.runner import Runner
@@ -35,8 +37,11 @@ def fetch_all(
     url_files: Sequence[str] = (),
     callbacks: CallbackRegistry | Mapping[str, Callback] | None = None,
     on_result: Callable[[Result], None] | None = None,
-    on_start: Callable[[Runner], None] | None = None,
+    on_start: Callable[[RunView], None] | None = None,
     options: FetchOptions | None = None,
+    cluster: str | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    shard_retries: int = 2,
     **settings: Any,
 ) -> RunSummary:
     """Fetch every URL (from ``urls`` and the files in ``url_files``) and save the bodies.
@@ -50,10 +55,16 @@ def fetch_all(
     request (a progress display reads `Runner.host_status` from it). Returns a `RunSummary`;
     bad options raise `UsageError` before anything is fetched. The open-file soft limit is
     raised to what ``concurrency`` needs; if it cannot be, a warning goes to the ``fetchall``
-    logger.
+    logger. ``cluster`` (``"local:N"``, ``"tcp://HOST:PORT"`` or a scheduler file) runs the
+    fetch on Dask workers, in shards of whole hosts of at most ``shard_size`` URLs, each run
+    again up to ``shard_retries`` times if its worker dies (the ``fetchall[dask]`` extra).
     """
     opts = build_options(options, settings)
-    return _run(opts, urls, url_files, callbacks, on_result, on_start)
+    if cluster is None:
+        return _run(opts, urls, url_files, callbacks, on_result, on_start)
+    return _run_on_cluster(
+        opts, urls, url_files, callbacks, on_result, on_start, cluster, shard_size, shard_retries
+    )
 
 
 def crawl(
@@ -72,7 +83,7 @@ def crawl(
     log_skipped: str | Path | None = None,
     callbacks: CallbackRegistry | Mapping[str, Callback] | None = None,
     on_result: Callable[[Result], None] | None = None,
-    on_start: Callable[[Runner], None] | None = None,
+    on_start: Callable[[RunView], None] | None = None,
     options: FetchOptions | None = None,
     **settings: Any,
 ) -> RunSummary:
@@ -120,13 +131,48 @@ def _limit(value: int | None, name: str) -> int | None:
     return value
 
 
+def _run_on_cluster(
+    opts: FetchOptions,
+    urls: Iterable[str],
+    url_files: Sequence[str],
+    callbacks: CallbackRegistry | Mapping[str, Callback] | None,
+    on_result: Callable[[Result], None] | None,
+    on_start: Callable[[RunView], None] | None,
+    cluster: str,
+    shard_size: int,
+    shard_retries: int,
+) -> RunSummary:
+    from fetchall.cluster.connect import parse_cluster
+    from fetchall.cluster.driver import ClusterRun
+
+    spec = parse_cluster(cluster)
+    if shard_size < 1 or shard_retries < 0:
+        raise UsageError("--shard-size must be 1 or more and --shard-retries 0 or more")
+    check_url_lists(url_files)
+    if isinstance(urls, str):
+        urls = [urls]
+    source = chain(raw_strings(urls), raw_url_lists(url_files))
+    listeners = (on_result,) if on_result is not None else ()
+    run = ClusterRun(
+        opts, source, spec, callbacks=_registry(callbacks), listeners=listeners,
+        shard_size=shard_size, shard_retries=shard_retries,
+    )  # fmt: skip
+    if on_start is not None:
+        on_start(run)
+    if not opts.use_state:  # --no-state: the coordinator keeps a store all the same
+        with tempfile.TemporaryDirectory(prefix="fetchall-cluster-") as scratch:
+            run.opts = run.opts.with_changes(use_state=True, state=Path(scratch) / "state.db")
+            return run.run()
+    return run.run()
+
+
 def _run(
     opts: FetchOptions,
     urls: Iterable[str],
     url_files: Sequence[str],
     callbacks: CallbackRegistry | Mapping[str, Callback] | None,
     on_result: Callable[[Result], None] | None,
-    on_start: Callable[[Runner], None] | None,
+    on_start: Callable[[RunView], None] | None,
     crawler: Crawler | None = None,
 ) -> RunSummary:
     check_url_lists(url_files)

@@ -131,6 +131,16 @@ def fetch(
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="No progress display.")
     ] = False,
+    cluster: Annotated[
+        str | None,
+        typer.Option(help="Run on Dask: local:N, tcp://HOST:PORT or a scheduler .json file."),
+    ] = None,
+    shard_size: Annotated[
+        int, typer.Option(help="--cluster: URLs per shard at most (a shard = whole hosts).")
+    ] = 1000,
+    shard_retries: Annotated[
+        int, typer.Option(help="--cluster: runs again of a shard whose worker died.")
+    ] = 2,
 ) -> None:
     """Fetch every URL in the URL-list files (the default command)."""
     from fetchall.cli_run import run_command

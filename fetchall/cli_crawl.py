@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from fetchall.cli import app, fetch
+from fetchall.errors import UsageError
 
 _CRAWL_OPTIONS: dict[str, tuple[Any, Any]] = {
     "depth": (
@@ -63,6 +64,10 @@ def crawl(**params: Any) -> None:
     from fetchall.cli_run import run_command
 
     seeds: list[str] = params.pop("seeds")
+    if params.pop("cluster") is not None:
+        raise UsageError("crawl does not run on --cluster (yet): run it without --cluster")
+    params.pop("shard_size")
+    params.pop("shard_retries")
     crawl_settings = {name: params.pop(name) for name in _CRAWL_OPTIONS}
     crawl_settings["include"] = tuple(crawl_settings["include"] or ())
     crawl_settings["exclude"] = tuple(crawl_settings["exclude"] or ())

@@ -58,7 +58,11 @@ def run_command(
             on_start=view.watch,
         )  # fmt: skip
         if crawl_settings is None:
-            summary = fetch_all(urls, **common)
+            cluster = dict(
+                cluster=params["cluster"], shard_size=params["shard_size"],
+                shard_retries=params["shard_retries"],
+            )  # fmt: skip
+            summary = fetch_all(urls, **common, **cluster)
         else:
             summary = crawl(urls, **common, **crawl_settings)
     if not quiet:

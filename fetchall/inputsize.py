@@ -18,8 +18,13 @@ import stat
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from fetchall.urllists import API_SOURCE
+
+if TYPE_CHECKING:
+    from fetchall.politeness import HostStatus
+    from fetchall.summary import RunSummary
 
 BLOCK = 1 << 20
 
@@ -36,6 +41,18 @@ class RunProgress:
     """The whole input is read: ``rows_known`` is final (but for callbacks' URLs)."""
     in_flight: int
     """Requests running now."""
+
+
+class RunView(Protocol):
+    """What a progress display reads from a run (a `Runner`, or a cluster's coordinator)."""
+
+    summary: RunSummary
+
+    def progress(self) -> RunProgress:
+        """How far the input is read, and the requests running."""
+
+    def host_status(self) -> HostStatus:
+        """Hosts held back right now."""
 
 
 def count_lines(path: str) -> int | None:

@@ -21,10 +21,9 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:  # rich is imported only when something is shown (~50 ms of start-up)
     from rich.progress import Progress, ProgressColumn, TaskID
 
-    from fetchall.inputsize import InputSize
+    from fetchall.inputsize import InputSize, RunView
     from fetchall.politeness import HostStatus
     from fetchall.result import Result
-    from fetchall.runner import Runner
     from fetchall.summary import RunSummary
 
 PLAIN_INTERVAL = 2.0
@@ -143,11 +142,11 @@ class ProgressView:
         self._meter = RateMeter(self._started)
         self._rich: Progress | None = None
         self._task: TaskID | None = None
-        self._runner: Runner | None = None
+        self._runner: RunView | None = None
         self._figures = Figures(0, None, 0, 0, 0, 0.0)
         self._next_refresh = 0.0
 
-    def watch(self, runner: Runner) -> None:
+    def watch(self, runner: RunView) -> None:
         """Read totals, requests in flight and held-back hosts from ``runner`` (`fetch_all`'s
         ``on_start``)."""
         self._runner = runner
@@ -239,12 +238,18 @@ def print_summary(summary: RunSummary, view: ProgressView, out_dir: str, report:
 
     console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
     state = "interrupted" if summary.interrupted else "done"
+    on = f" on {summary.workers} Dask workers" if summary.workers else ""
     console.print(
         f"{state}: {summary.total} URLs in {summary.elapsed:.2f} s "
-        f"({summary.requests_per_second:.1f} req/s) with engine {summary.engine}: "
+        f"({summary.requests_per_second:.1f} req/s) with engine {summary.engine}{on}: "
         f"{summary.ok} ok, {summary.failed} failed, {human_bytes(summary.bytes)} saved"
     )
     extras = []
+    if summary.workers:
+        extras.append(
+            f"-c and --per-host apply per worker: up to {summary.workers}× those requests "
+            "in flight in all"
+        )
     if summary.duplicates:
         extras.append(f"{summary.duplicates} duplicate lines skipped")
     if summary.resumed:

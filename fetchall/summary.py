@@ -40,6 +40,8 @@ class RunSummary:
     """A crawl: links not followed, by reason (each URL counted once)."""
     items: int = 0
     """Items callbacks wrote with ``Response.emit`` (``DIR/items.jsonl``)."""
+    workers: int = 0
+    """``--cluster``: the Dask workers the run had (0 for a local run)."""
     """Rows per outcome: the HTTP status (``"200"``, ``"404"``) for ok rows and ``http_status``
     failures, else the error type (``"timeout"``, ``"bad_url"``...)."""
 

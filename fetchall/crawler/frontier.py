@@ -12,7 +12,6 @@ goes on at the shallowest level with queued URLs.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 
@@ -74,8 +73,7 @@ class CrawlFrontier(StoreFrontier):
     def pull(self) -> Entry | None:
         """The next URL of this level; once the level has ended, the first of the next. The
         seeds are all imported first: the crawl's scope is theirs."""
-        while self._source is not None:
-            self._import_more(math.inf)
+        self.import_all()
         if self.on_seeds_done is not None:
             done, self.on_seeds_done = self.on_seeds_done, None
             done()

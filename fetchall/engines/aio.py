@@ -53,13 +53,15 @@ async def run_jobs(ctx: RunContext, attempt: AsyncAttempt) -> None:
     """Run every job of ``ctx`` concurrently within the limiter's bounds."""
     wake = asyncio.Event()
     tasks: set[asyncio.Task[None]] = set()
-    bugs: list[Exception] = []
+    bugs: list[BaseException] = []
 
     async def run_one(job: Job) -> None:
         try:
             final = await drive_async(job.plan, attempt)
             ctx.complete(job, final)
-        except Exception as exc:  # a bug, not a fetch failure: surface it in the coordinator
+        except (Exception, KeyboardInterrupt) as exc:
+            # a bug, not a fetch failure, or a listener stopping the run as Ctrl-C would:
+            # raised in the coordinator (a task keeping it would log "never retrieved")
             bugs.append(exc)
         finally:
             wake.set()

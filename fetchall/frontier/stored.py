@@ -25,6 +25,7 @@ imported entries and keeps exactly the report rows of committed URLs.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -195,6 +196,11 @@ class StoreFrontier:
         """The input is imported to its end."""
         return self._source is None
 
+    def import_all(self) -> None:
+        """Import the rest of the input now (a cluster's coordinator plans from the store)."""
+        while self._source is not None:
+            self._import_more(math.inf)
+
     @property
     def exhausted(self) -> bool:
         """The input is imported and no host has a queued URL left."""
@@ -206,7 +212,7 @@ class StoreFrontier:
 
     def finished(self, entry: Entry, result: Result) -> None:
         """Record how ``entry`` ended; its host may take another URL."""
-        self._store.record(_finished(entry, result, self._engine))
+        self._store.record(finished_record(entry.id, entry.target.url, result, self._engine))
         self._recorded = self._report.size  # its row is the last one written
         final = result.final_url
         if result.path is not None and final is not None and final != entry.target.url:
@@ -388,17 +394,17 @@ def _bad_message(line: BadLine) -> str:
     return f"{where}: {line.error}"
 
 
-def _finished(entry: Entry, result: Result, engine: str) -> Finished:
-    """The store's record of a URL's report row."""
+def finished_record(row_id: int, url: str, result: Result, engine: str) -> Finished:
+    """The store's record of the report row of row ``row_id`` (normalised URL ``url``)."""
     if result.ok:
         state = DONE
     elif result.error_type == "robots":
         state = BLOCKED
     else:
         state = FAILED
-    final = result.final_url if result.final_url != entry.target.url else None  # NULL: itself
+    final = result.final_url if result.final_url != url else None  # NULL: itself
     return Finished(
-        entry.id, state, result.attempts, result.redirects, final, result.status,
+        row_id, state, result.attempts, result.redirects, final, result.status,
         result.path, result.bytes, result.sha256, result.etag, result.last_modified,
         result.content_type, result.error_type, result.error, result.unchanged,
         result.elapsed_ms, engine,

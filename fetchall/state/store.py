@@ -285,6 +285,16 @@ class StateStore:
         """Whether ``url`` is in the store (queued or ended)."""
         return self._db.execute("SELECT 1 FROM urls WHERE url = ?", (url,)).fetchone() is not None
 
+    def queued_hosts(self) -> list[tuple[str, int]]:
+        """``(host, queued URLs)`` of every host with queued URLs, by host (a cluster's plan)."""
+        self._write_results()
+        return list(
+            self._db.execute(
+                "SELECT host, COUNT(*) FROM urls WHERE state = 0 AND host IS NOT NULL "
+                "GROUP BY host ORDER BY host"
+            )
+        )
+
     def seeds(self) -> list[tuple[str, str, str | None]]:
         """``(url, host, final URL or None)`` of the depth-0 URLs (a resumed crawl's scope;
         one scan)."""

@@ -1,0 +1,260 @@
+"""The coordinator of ``--cluster``: plans shards by host and runs them on Dask workers.
+
+Strategy: the coordinator is the state store's only writer. It imports the whole input into the
+store (bad lines and duplicates handled as in a local run; a resumed run skips what was
+imported), then plans shards from the store's queued URLs host by host (`shards.plan`) and
+submits them to the cluster through a window of at most a few shards per worker, so the plan
+never sits whole in memory. The chunks of a big host are chained: each is submitted with the
+previous chunk's future as an argument, so Dask starts it only after that one ended. As shards
+end, their rows are written to the report and recorded in the store (committed after each
+shard). A shard whose worker died runs again elsewhere (``--shard-retries``: Dask's retries
+and allowed failures); a shard that still fails gives each of its URLs a failed row
+(``cluster``). Ctrl-C: a stop file tells running shards to stop, the rest are cancelled, the
+store is committed (their URLs stay queued for ``--resume``) and the run ends interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fetchall.cluster.connect import ClusterSpec, connected
+from fetchall.cluster.shards import Item, Shard, plan
+from fetchall.cluster.worker import ShardResult, run_shard
+from fetchall.errors import UsageError
+from fetchall.frontier.stored import StoreFrontier, finished_record
+from fetchall.inputsize import RunProgress
+from fetchall.options import FetchOptions
+from fetchall.output.report import ReportWriter
+from fetchall.output.writer import STATE_DIR, OutputDir
+from fetchall.politeness import HostStatus
+from fetchall.result import Result
+from fetchall.state.modes import begin_run, finish_run, open_report
+from fetchall.state.store import StateStore
+from fetchall.summary import RunSummary
+from fetchall.urllists import RawLine
+from fetchall.urls import BadLine
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+    from fetchall.callbacks import CallbackRegistry
+
+WINDOW_PER_WORKER = 2
+"""Shards submitted and not ended, per worker."""
+
+
+class ClusterRun:
+    """One ``--cluster`` run (see module docstring); `run` returns the summary."""
+
+    def __init__(
+        self,
+        opts: FetchOptions,
+        source: Iterator[RawLine],
+        cluster: ClusterSpec,
+        *,
+        callbacks: CallbackRegistry,
+        listeners: tuple[Callable[[Result], None], ...] = (),
+        shard_size: int,
+        shard_retries: int,
+    ) -> None:
+        if opts.engine == "processes":
+            raise UsageError(
+                "--cluster cannot use the processes engine (Dask workers are daemonic and "
+                "cannot start processes): use threads, asyncio, aiohttp, keepalive, select, "
+                "generator, polling or blocking"
+            )
+        self.opts = opts.with_changes(out=opts.out.resolve())
+        self.summary = RunSummary(engine=opts.engine)
+        self._source = source
+        self._cluster = cluster
+        self._callbacks = callbacks
+        self._listeners = listeners
+        self._shard_size = shard_size
+        self._shard_retries = shard_retries
+        self._in_flight = 0
+        self._store: StateStore | None = None
+        self._report: ReportWriter | None = None
+        self._frontier: StoreFrontier | None = None
+
+    # ---- what a progress display reads (like a `Runner`) ----
+
+    def progress(self) -> RunProgress:
+        """Rows known (the input is imported first) and URLs in running shards."""
+        frontier = self._frontier
+        if frontier is None:
+            return RunProgress(0, None, False, 0)
+        return RunProgress(frontier.rows_known, frontier.position, True, self._in_flight)
+
+    def host_status(self) -> HostStatus:
+        """Hosts are held back on the workers: not seen here."""
+        return HostStatus(0, 0, 0)
+
+    # ---- running ----
+
+    def run(self) -> RunSummary:
+        """Import, plan, run the shards, record; the summary."""
+        opts = self.opts
+        state_path = opts.state_path
+        assert state_path is not None
+        out = OutputDir(opts.out)
+        started = time.monotonic()
+        store = self._store = StateStore.open(state_path)
+        try:
+            start = begin_run(
+                store, out=opts.out, resume=opts.resume, fresh=opts.fresh,
+                refresh=opts.refresh, retry_failed=opts.retry_failed,
+            )  # fmt: skip
+            out.remove_stale_temps()
+            self.summary.resumed, self.summary.resumed_failed = start.carried, start.carried_failed
+            self._report = open_report(store, start, opts.report_path)
+            complete = self._run(store)
+            finish_run(store, complete=complete)
+        finally:
+            if self._report is not None:
+                self._report.close()
+            store.close()
+        self.summary.elapsed = time.monotonic() - started
+        return self.summary
+
+    def _run(self, store: StateStore) -> bool:
+        assert self._report is not None
+        frontier = self._frontier = StoreFrontier(
+            store, self._source, self._emit_bad_line, per_host=self.opts.per_host,
+            concurrency=self.opts.concurrency, engine=self.opts.engine, report=self._report,
+        )  # fmt: skip
+        try:
+            frontier.import_all()
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+        self.summary.duplicates = frontier.duplicates
+        self._commit()
+        if self.summary.interrupted:
+            return False
+        stop_file = self.opts.out / STATE_DIR / f"cluster-stop-{uuid.uuid4().hex}"
+        stop_file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with connected(self._cluster, self.opts.connect_timeout) as (client, workers):
+                self.summary.workers = workers
+                self._run_shards(client, workers, stop_file)
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+        finally:
+            self._commit()
+            with contextlib.suppress(OSError):
+                stop_file.unlink()
+        return not self.summary.interrupted
+
+    def _run_shards(self, client: Client, workers: int, stop_file: Path) -> None:
+        from distributed import as_completed
+
+        assert self._store is not None
+        shards = plan(self._hosts(self._store), self._shard_size)
+        settings = self._settings()
+        window = max(2, WINDOW_PER_WORKER * workers)
+        running: dict[Future[ShardResult], Shard] = {}
+        last: tuple[int, Future[ShardResult]] | None = None  # a host's chunks come in a row
+        run_id = stop_file.name.rsplit("-", 1)[-1][:12]
+        done = as_completed()
+        try:
+            while True:
+                while len(running) < window and (shard := next(shards, None)) is not None:
+                    previous = last[1] if last is not None and shard.after == last[0] else None
+                    future = client.submit(
+                        run_shard, shard, settings, self._callbacks, str(stop_file), previous,
+                        pure=False, retries=self._shard_retries,
+                        key=f"fetchall-{run_id}-shard-{shard.id}",
+                    )  # fmt: skip
+                    running[future] = shard
+                    last = (shard.id, future)
+                    self._in_flight += len(shard.items)
+                    done.add(future)
+                if not running:
+                    return
+                future = next(done)
+                shard = running.pop(future)
+                self._in_flight -= len(shard.items)
+                self._shard_ended(future, shard)
+        except KeyboardInterrupt:
+            stop_file.touch()
+            client.cancel(list(running))
+            raise
+
+    def _shard_ended(self, future: Future[ShardResult], shard: Shard) -> None:
+        try:
+            ended: ShardResult = future.result()
+        except Exception as exc:  # the shard failed for good (its worker died too often...)
+            error = f"shard lost after {self._shard_retries} retries: {type(exc).__name__}: {exc}"
+            for item in shard.items:
+                self._emit(item, Result(url=item.text, engine=self.opts.engine,
+                                        error_type="cluster", error=error[:500]))  # fmt: skip
+            self._commit()
+            return
+        items = {item.row_id: item for item in shard.items}
+        for row_id, row in ended.rows:
+            self._emit(items[row_id], row)
+        summary = self.summary
+        summary.robots_blocked += ended.robots_blocked
+        summary.robots_requests += ended.robots_requests
+        summary.cooldowns += ended.cooldowns
+        self._commit()
+
+    # ---- rows ----
+
+    def _emit(self, item: Item, result: Result) -> None:
+        assert self._store is not None and self._report is not None
+        self._count(result)
+        self._report.write(result)
+        self._store.record(finished_record(item.row_id, item.url, result, self.opts.engine))
+        for listener in self._listeners:
+            listener(result)
+
+    def _emit_bad_line(self, line: BadLine) -> None:
+        assert self._report is not None
+        where = f"{line.source}:{line.lineno}" if line.lineno else line.source
+        error = f"{where}: {line.error}"
+        result = Result(line.text, self.opts.engine, error_type=line.error.error_type, error=error)
+        self._count(result)
+        self._report.write(result)
+        for listener in self._listeners:
+            listener(result)
+
+    def _count(self, result: Result) -> None:
+        summary = self.summary
+        if result.ok:
+            summary.ok += 1
+            summary.bytes += result.bytes
+        else:
+            summary.failed += 1
+        label = str(result.status) if result.ok or result.error_type == "http_status" else None
+        summary.by_status[label or result.error_type or "error"] += 1
+
+    def _commit(self) -> None:
+        if self._store is not None and self._report is not None and self._frontier is not None:
+            self._report.flush()
+            self._store.commit(imported=self._frontier.imported, report_offset=self._report.size)
+
+    # ---- planning ----
+
+    def _hosts(self, store: StateStore) -> Iterator[tuple[str, int, Iterator[Item]]]:
+        for host, count in store.queued_hosts():
+            yield host, count, self._items(store, host)
+
+    @staticmethod
+    def _items(store: StateStore, host: str) -> Iterator[Item]:
+        after = 0
+        while rows := store.queued(host, after, 1000):
+            for row in rows:
+                yield Item(row.id, row.text, row.url)
+            after = rows[-1].id
+
+    def _settings(self) -> dict[str, Any]:
+        """The run's options for the workers (the output directory absolute)."""
+        from dataclasses import fields
+
+        opts = self.opts
+        return {f.name: getattr(opts, f.name) for f in fields(opts)}

@@ -1,0 +1,99 @@
+"""What a Dask worker runs: one shard, fetched by the ordinary runner in the worker's process.
+
+Strategy: `run_shard` is the task function. It fetches the shard's URLs with `fetch_all` and the
+run's options, except that the worker keeps no state (the coordinator is the only writer of the
+state store) and writes its report to a private temporary file: the rows go back to the
+coordinator as the task's result, keyed by the coordinator's row ids. Bodies go straight into
+the shared output directory: temporary names are unique per process (pid, counter, random), and
+each file is renamed into place when complete, at a name derived from its URL, so a shard that
+runs again (its worker was killed) rewrites the same files and never duplicates one. The task
+blocks its worker's one thread until the shard ends. A stop file the coordinator writes when
+interrupted makes a running shard stop at its next result (a Dask cancel cannot stop a running
+task), so nothing keeps writing into the output directory after the coordinator has gone.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fetchall.cluster.shards import Shard
+from fetchall.result import Result
+
+STOP_POLL = 0.5
+"""Seconds between looks at the stop file."""
+
+
+@dataclass
+class ShardResult:
+    """What a shard sends back: a row per URL it ended, and the worker's counts."""
+
+    shard: int
+    rows: list[tuple[int, Result]] = field(default_factory=list)
+    interrupted: bool = False
+    robots_blocked: int = 0
+    robots_requests: int = 0
+    cooldowns: int = 0
+    worker: str = ""
+
+
+def run_shard(
+    shard: Shard,
+    settings: dict[str, Any],
+    callbacks_file: str | None,
+    stop_file: str,
+    previous: object = None,
+) -> ShardResult:
+    """Fetch ``shard`` with the run's ``settings`` (`FetchOptions` fields); ``previous`` is the
+    result of the chunk before it (only waited for: Dask starts this task once it exists)."""
+    from fetchall.api import fetch_all
+    from fetchall.callbacks import CallbackRegistry, load_callbacks_file
+
+    registry = load_callbacks_file(callbacks_file) if callbacks_file else CallbackRegistry()
+    by_text = {item.text: item.row_id for item in shard.items}
+    result = ShardResult(shard.id, worker=f"{os.uname().nodename}:{os.getpid()}")
+    watch = _StopWatch(Path(stop_file))
+
+    def collect(row: Result) -> None:
+        row_id = by_text.get(row.url)
+        if row_id is not None:
+            result.rows.append((row_id, row))
+        if watch.stopped():
+            raise KeyboardInterrupt
+
+    with tempfile.TemporaryDirectory(prefix="fetchall-shard-") as scratch:
+        shard_settings = {
+            **settings, "use_state": False, "state": None, "resume": False, "fresh": False,
+            "refresh": False, "retry_failed": False, "report": Path(scratch) / "report.jsonl",
+        }  # fmt: skip
+        summary = fetch_all(
+            [item.text for item in shard.items], callbacks=registry, on_result=collect,
+            **shard_settings,
+        )  # fmt: skip
+    result.interrupted = summary.interrupted
+    result.robots_blocked = summary.robots_blocked
+    result.robots_requests = summary.robots_requests
+    result.cooldowns = summary.cooldowns
+    return result
+
+
+class _StopWatch:
+    """Whether the coordinator's stop file exists, looked at most every `STOP_POLL` s."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._next = 0.0
+        self._stopped = False
+
+    def stopped(self) -> bool:
+        """True once, when the stop file is first seen (the run then stops like a Ctrl-C)."""
+        now = time.monotonic()
+        if self._stopped or now < self._next:
+            return False
+        self._next = now + STOP_POLL
+        self._stopped = self.path.exists()
+        return self._stopped

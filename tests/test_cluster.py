@@ -1,0 +1,283 @@
+"""``--cluster``: the shard plan (pure), and real runs on a Dask `LocalCluster` and on real
+``dask scheduler`` + ``dask worker`` processes on 127.0.0.1 — the same files and rows as one
+process, per-host limits cluster-wide, chunks of a big host one after another, a worker killed
+mid-run, an unreachable scheduler, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fetchrun import saved_files
+
+from fetchall.api import fetch_all
+from fetchall.cluster.connect import ClusterSpec, parse_cluster
+from fetchall.cluster.shards import Item, plan
+from fetchall.errors import UsageError
+from fetchall.result import Result
+from fetchall.server import ServerThread
+
+pytestmark = pytest.mark.timeout(120)
+
+FAST = {"retries": 0, "timeout": 20.0, "connect_timeout": 5.0}
+
+
+# ------------------------------------------------------------------------------ the plan
+
+
+def items(host: str, n: int, start: int = 1) -> list[Item]:
+    return [Item(start + i, f"http://{host}/{i}", f"http://{host}/{i}") for i in range(n)]
+
+
+def test_plan_packs_whole_hosts_and_chains_big_ones() -> None:
+    hosts = [
+        ("a:80", 3, items("a", 3)), ("b:80", 4, items("b", 4, 10)),
+        ("big:80", 7, items("big", 7, 20)), ("c:80", 2, items("c", 2, 40)),
+    ]  # fmt: skip
+    shards = list(plan(hosts, shard_size=5))
+    assert [(s.id, s.hosts, len(s.items), s.after) for s in shards] == [
+        (1, ("a:80",), 3, None),
+        (2, ("big:80",), 5, None),
+        (3, ("big:80",), 2, 2),
+        (4, ("b:80",), 4, None),
+        (5, ("c:80",), 2, None),
+    ]
+    by_host: dict[str, set[int]] = {}
+    for shard in shards:
+        assert len(shard.items) <= 5
+        for item in shard.items:
+            by_host.setdefault(item.url.split("/")[2], set()).add(shard.id)
+    assert all(len(ids) == 1 for host, ids in by_host.items() if host != "big")
+    chain = [s for s in shards if s.hosts == ("big:80",)]
+    assert [s.after for s in chain] == [None, chain[0].id]
+    assert sum(len(s.items) for s in shards) == 16
+
+
+def test_plan_exact_layout() -> None:
+    hosts = [("a", 3, items("a", 3)), ("b", 2, items("b", 2)), ("c", 1, items("c", 1))]
+    assert [(s.hosts, len(s.items)) for s in plan(hosts, 5)] == [(("a", "b"), 5), (("c",), 1)]
+    big = [("x", 11, items("x", 11))]
+    assert [(len(s.items), s.after) for s in plan(big, 5)] == [(5, None), (5, 1), (1, 2)]
+    assert list(plan([], 5)) == []
+    with pytest.raises(ValueError):
+        list(plan(big, 0))
+
+
+@pytest.mark.parametrize(
+    ("text", "spec"),
+    [
+        ("local:2", ClusterSpec(local=2)),
+        ("tcp://127.0.0.1:8786", ClusterSpec(address="tcp://127.0.0.1:8786")),
+        ("sched.json", ClusterSpec(scheduler_file=Path("sched.json"))),
+    ],
+)
+def test_parse_cluster(text: str, spec: ClusterSpec) -> None:
+    assert parse_cluster(text) == spec
+
+
+@pytest.mark.parametrize("text", ["local:0", "local:x", "local:9999", "http://x:1", "nope", ""])
+def test_parse_cluster_refuses(text: str) -> None:
+    with pytest.raises(UsageError, match="--cluster"):
+        parse_cluster(text)
+
+
+# ------------------------------------------------------------------------------ real runs
+
+
+@pytest.fixture(scope="module")
+def hosts() -> Iterator[list[ServerThread]]:
+    servers = [ServerThread().start() for _ in range(4)]
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def url_list(hosts: list[ServerThread], per_host: int, latency: float = 0.01) -> list[str]:
+    return [
+        h.url(f"/bytes/{1000 + 37 * i + n}?latency={latency}")
+        for i in range(per_host)
+        for n, h in enumerate(hosts)
+    ]
+
+
+def rows(out: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (out / "report.jsonl").read_text().splitlines()]
+
+
+def comparable(out: Path) -> tuple[list[tuple[object, ...]], dict[str, bytes]]:
+    keys = ("url", "final_url", "ok", "status", "error_type", "path", "bytes", "content_type")
+    table = sorted(tuple(row[k] for k in keys) for row in rows(out))
+    files = {p.relative_to(out).as_posix(): p.read_bytes() for p in saved_files(out)}
+    return table, files
+
+
+@pytest.mark.parametrize("engine", ["asyncio", "threads"])
+def test_local_cluster_gives_what_one_process_gives(
+    hosts: list[ServerThread], tmp_path: Path, engine: str
+) -> None:
+    urls = [*url_list(hosts, 40), "not a url", hosts[0].url("/status/404"), url_list(hosts, 1)[0]]
+    single = fetch_all(urls, engine=engine, out=tmp_path / "one", **FAST)
+    for server in hosts:
+        server.stats.reset()
+    spread = fetch_all(
+        urls, engine=engine, out=tmp_path / "two", cluster="local:2", shard_size=50,
+        per_host=3, **FAST,
+    )  # fmt: skip
+    assert spread.workers == 2
+    assert (spread.ok, spread.failed, spread.duplicates) == (single.ok, single.failed, 1)
+    assert comparable(tmp_path / "two") == comparable(tmp_path / "one")
+    assert max(server.stats.max_active for server in hosts) <= 3  # --per-host, cluster-wide
+    assert not list((tmp_path / "two" / ".fetchall-tmp").glob("*"))
+
+
+def test_chunks_of_a_big_host_never_overlap(hosts: list[ServerThread], tmp_path: Path) -> None:
+    """One host, 120 URLs, shards of 30: four chained chunks, spread over two workers; each
+    alone keeps --per-host 4 busy, so an overlap would show 5 or more in flight."""
+    big = hosts[0]
+    big.stats.reset()
+    urls = [big.url(f"/bytes/{n}?latency=0.03") for n in range(1, 121)]
+    summary = fetch_all(
+        urls, engine="asyncio", out=tmp_path, cluster="local:2", shard_size=30, per_host=4,
+        concurrency=50, **FAST,
+    )  # fmt: skip
+    assert summary.ok == 120
+    assert big.stats.max_active == 4
+
+
+def test_a_killed_worker_loses_nothing(hosts: list[ServerThread], tmp_path: Path) -> None:
+    urls = url_list(hosts, 60, latency=0.05)
+    for server in hosts:
+        server.stats.reset()
+    seen: list[Result] = []
+    killed: list[int] = []
+
+    def kill_one_worker() -> None:
+        deadline = time.monotonic() + 60
+        while len(seen) < 40 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        from distributed import default_client
+
+        pids = default_client().run(os.getpid)  # worker address -> its pid
+        pid = next(iter(pids.values()))
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+
+    threading.Thread(target=kill_one_worker, daemon=True).start()
+    summary = fetch_all(
+        urls, engine="asyncio", out=tmp_path, cluster="local:2", shard_size=30, per_host=4,
+        on_result=seen.append, **FAST,
+    )  # fmt: skip
+    assert killed, "the worker was not killed"
+    assert summary.ok == len(urls) and summary.failed == 0
+    report = rows(tmp_path)
+    assert sorted(str(r["url"]) for r in report) == sorted(urls)  # one row per URL
+    assert not list((tmp_path / ".fetchall-tmp").glob("*"))  # no partial file
+    for server in hosts:
+        assert max(server.stats.by_path.values()) <= 2  # each URL served at most twice
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fetchall", *args], capture_output=True, text=True,
+        timeout=timeout, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+
+
+def test_refusals_and_an_unreachable_scheduler(tmp_path: Path) -> None:
+    urls = tmp_path / "urls.txt"
+    urls.write_text("http://127.0.0.1:1/x\n")
+    started = time.monotonic()
+    proc = cli(str(urls), "-o", str(tmp_path / "o"), "--cluster", "tcp://127.0.0.1:1",
+               "--connect-timeout", "2", "--no-progress")  # fmt: skip
+    assert proc.returncode == 2 and "cannot reach the scheduler" in proc.stderr, proc.stderr
+    assert time.monotonic() - started < 20 and "Traceback" not in proc.stderr
+    proc = cli(str(urls), "-o", str(tmp_path / "p"), "--cluster", "local:1", "-e", "processes")
+    assert proc.returncode == 2 and "processes engine" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    proc = cli("crawl", "http://127.0.0.1:1/", "-o", str(tmp_path / "c"), "--cluster", "local:1")
+    assert proc.returncode == 2 and "crawl does not run on --cluster" in proc.stderr
+    proc = cli(str(urls), "-o", str(tmp_path / "q"), "--cluster", "planet")
+    assert proc.returncode == 2 and "--cluster must be" in proc.stderr
+
+
+def test_real_scheduler_and_worker_processes(hosts: list[ServerThread], tmp_path: Path) -> None:
+    dask = str(Path(sys.executable).with_name("dask"))
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler = subprocess.Popen(
+        [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+         "--scheduler-file", str(scheduler_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    worker = None
+    try:
+        deadline = time.monotonic() + 30
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        worker = subprocess.Popen(
+            [dask, "worker", "--scheduler-file", str(scheduler_file), "--nworkers", "2",
+             "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        address = json.loads(scheduler_file.read_text())["address"]
+        _wait_for_workers(address, 2)
+        urls = tmp_path / "urls.txt"
+        urls.write_text("\n".join(url_list(hosts, 25)) + "\n")
+        one = cli(str(urls), "-o", str(tmp_path / "one"), "-e", "select", "--no-progress")
+        assert one.returncode == 0, one.stderr
+        for spec in (address, str(scheduler_file)):
+            out = tmp_path / spec[-6:].replace(":", "-").replace(".", "-")
+            run = cli(str(urls), "-o", str(out), "-e", "select", "--cluster", spec,
+                      "--shard-size", "20", "--no-progress")  # fmt: skip
+            assert run.returncode == 0, run.stderr
+            assert "on 2 Dask workers" in run.stdout
+            assert comparable(out) == comparable(tmp_path / "one")
+    finally:
+        for proc in (worker, scheduler):
+            if proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+
+
+def _wait_for_workers(address: str, count: int) -> None:
+    from distributed import Client
+
+    with Client(address, timeout=20) as client:
+        client.wait_for_workers(count, timeout=30)
+
+
+def test_ctrl_c_then_resume(hosts: list[ServerThread], tmp_path: Path) -> None:
+    urls = tmp_path / "urls.txt"
+    listed = url_list(hosts, 50, latency=0.1)
+    urls.write_text("\n".join(listed) + "\n")
+    out = tmp_path / "o"
+    args = [sys.executable, "-m", "fetchall", str(urls), "-o", str(out), "-e", "asyncio",
+            "--cluster", "local:2", "--shard-size", "20", "-c", "4", "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    report = out / "report.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not report.exists() or report.stat().st_size == 0):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    first = rows(out)
+    assert 0 < len(first) < len(listed)
+    assert not list((out / ".fetchall-tmp").glob("*"))
+    again = cli(*args[3:], "--resume")
+    assert again.returncode == 0, again.stderr
+    assert sorted(str(r["url"]) for r in rows(out)) == sorted(listed)
