@@ -278,6 +278,32 @@ def test_ctrl_c_then_resume(hosts: list[ServerThread], tmp_path: Path) -> None:
     first = rows(out)
     assert 0 < len(first) < len(listed)
     assert not list((out / ".fetchall-tmp").glob("*"))
+    saved = {p.relative_to(out).as_posix() for p in saved_files(out)}
+    assert saved == {row["path"] for row in first if row["ok"]}  # every saved file has its row
     again = cli(*args[3:], "--resume")
     assert again.returncode == 0, again.stderr
     assert sorted(str(r["url"]) for r in rows(out)) == sorted(listed)
+
+
+def test_callbacks_are_shipped_to_the_workers(hosts: list[ServerThread], tmp_path: Path) -> None:
+    """A --callbacks file's functions travel with the shards: the file is gone before the run."""
+    from fetchall.callbacks import load_callbacks_file
+
+    hooks = tmp_path / "hooks.py"
+    hooks.write_text(
+        "from fetchall import on_host\n"
+        "PREFIX = 'renamed'\n\n"
+        "@on_host('*')\n"
+        "def rename(resp):\n"
+        '    return f\'{PREFIX}/{resp.url.rsplit("/", 1)[-1].split("?")[0]}.bin\'\n'
+    )
+    registry = load_callbacks_file(hooks)
+    hooks.unlink()
+    urls = url_list(hosts[:2], 3)
+    summary = fetch_all(
+        urls, out=tmp_path / "o", callbacks=registry, cluster="local:1", engine="asyncio", **FAST
+    )
+    assert summary.ok == 6
+    assert sorted(str(r["path"]) for r in rows(tmp_path / "o")) == sorted(
+        f"renamed/{url.rsplit('/', 1)[-1].split('?')[0]}.bin" for url in urls
+    )

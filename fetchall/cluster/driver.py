@@ -9,8 +9,9 @@ previous chunk's future as an argument, so Dask starts it only after that one en
 end, their rows are written to the report and recorded in the store (committed after each
 shard). A shard whose worker died runs again elsewhere (``--shard-retries``: Dask's retries
 and allowed failures); a shard that still fails gives each of its URLs a failed row
-(``cluster``). Ctrl-C: a stop file tells running shards to stop, the rest are cancelled, the
-store is committed (their URLs stay queued for ``--resume``) and the run ends interrupted.
+(``cluster``). Ctrl-C: a stop file tells running shards to stop, what they finished is
+recorded, the rest are cancelled, the store is committed (the URLs that did not end stay queued
+for ``--resume``) and the run ends interrupted.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 
 WINDOW_PER_WORKER = 2
 """Shards submitted and not ended, per worker."""
+STOP_WAIT = 10.0
+"""Seconds Ctrl-C waits for running shards to send back what they finished."""
 
 
 class ClusterRun:
@@ -180,9 +183,23 @@ class ClusterRun:
                 self._in_flight -= len(shard.items)
                 self._shard_ended(future, shard)
         except KeyboardInterrupt:
-            stop_file.touch()
-            client.cancel(list(running))
+            self._stop(client, running, stop_file)
             raise
+
+    def _stop(self, client: Client, running: dict[Future[ShardResult], Shard], stop: Path) -> None:
+        """Ctrl-C: the stop file makes running shards stop at their next result and send back
+        what ended (up to `STOP_WAIT` seconds; a second Ctrl-C does not wait); the rest are
+        cancelled. Their URLs that did not end stay queued for ``--resume``."""
+        from distributed import wait
+
+        stop.touch()
+        with contextlib.suppress(Exception):
+            wait(list(running), timeout=STOP_WAIT)
+        for future, shard in list(running.items()):
+            if future.done():
+                del running[future]
+                self._shard_ended(future, shard)
+        client.cancel(list(running))
 
     def _shard_ended(self, future: Future[ShardResult], shard: Shard) -> None:
         try:
@@ -196,7 +213,8 @@ class ClusterRun:
             return
         items = {item.row_id: item for item in shard.items}
         for row_id, row in ended.rows:
-            self._emit(items[row_id], row)
+            if row.error_type != "interrupted":  # stopped in flight: stays queued
+                self._emit(items[row_id], row)
         summary = self.summary
         summary.robots_blocked += ended.robots_blocked
         summary.robots_requests += ended.robots_requests

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fetchall.callbacks import CallbackRegistry
 from fetchall.cluster.shards import Shard
 from fetchall.result import Result
 
@@ -44,16 +45,16 @@ class ShardResult:
 def run_shard(
     shard: Shard,
     settings: dict[str, Any],
-    callbacks_file: str | None,
+    callbacks: CallbackRegistry,
     stop_file: str,
     previous: object = None,
 ) -> ShardResult:
-    """Fetch ``shard`` with the run's ``settings`` (`FetchOptions` fields); ``previous`` is the
-    result of the chunk before it (only waited for: Dask starts this task once it exists)."""
+    """Fetch ``shard`` with the run's ``settings`` (`FetchOptions` fields) and ``callbacks``
+    (pickled by value with the task); ``previous`` is the result of the chunk before it (only
+    waited for: Dask starts this task once it exists)."""
     from fetchall.api import fetch_all
-    from fetchall.callbacks import CallbackRegistry, load_callbacks_file
 
-    registry = load_callbacks_file(callbacks_file) if callbacks_file else CallbackRegistry()
+    registry = callbacks
     by_text = {item.text: item.row_id for item in shard.items}
     result = ShardResult(shard.id, worker=f"{os.uname().nodename}:{os.getpid()}")
     watch = _StopWatch(Path(stop_file))
