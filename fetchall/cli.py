@@ -271,6 +271,10 @@ def bench(
         Path | None, typer.Option(help="Directory for the runs' files [default: system temp].")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    cluster: Annotated[
+        str | None,
+        typer.Option(help="Also run each engine with --cluster this (local:N...), side by side."),
+    ] = None,
 ) -> None:
     """Compare engines: run each on the same URLs in a fresh process, measure, tabulate."""
     from rich.console import Console
@@ -285,7 +289,7 @@ def bench(
         preset, engines=engines, url_files=url_files or None, count=count, latency=latency,
         jitter=jitter, size=parse_size(size) if size is not None else None,
         concurrency=concurrency, per_host=per_host, repeat=repeat, run_timeout=run_timeout,
-        workdir=workdir,
+        workdir=workdir, cluster=cluster,
     ).validated()  # fmt: skip
     for name, target in (("json", json_file), ("plot", plot)):
         if target is not None and not target.parent.is_dir():

@@ -307,3 +307,13 @@ def test_callbacks_are_shipped_to_the_workers(hosts: list[ServerThread], tmp_pat
     assert sorted(str(r["path"]) for r in rows(tmp_path / "o")) == sorted(
         f"renamed/{url.rsplit('/', 1)[-1].split('?')[0]}.bin" for url in urls
     )
+
+
+def test_bench_shows_one_process_and_the_cluster_side_by_side() -> None:
+    from fetchall.bench import build_config, run_bench
+
+    config = build_config(engines="asyncio,processes", count=40, latency=0.01, cluster="local:2")
+    report = run_bench(config)
+    assert [r.label for r in report.results] == ["asyncio", "asyncio on local:2", "processes"]
+    assert report.all_ok
+    assert report.to_json()["results"][1]["cluster"] == "local:2"

@@ -45,6 +45,7 @@ class RunSettings:
     concurrency: int
     per_host: int
     timeout: float
+    cluster: str | None = None
 
 
 def child_command(
@@ -55,6 +56,7 @@ def child_command(
         sys.executable, "-m", "fetchall", "fetch", *(str(p) for p in url_lists),
         "-e", settings.engine, "-o", str(out), "-q", "--report", str(report),
         "-c", str(settings.concurrency), "--per-host", str(settings.per_host), "--retries", "0",
+        *(("--cluster", settings.cluster) if settings.cluster else ()),
     ]  # fmt: skip
 
 

@@ -80,6 +80,13 @@ class EngineResult:
     concurrency: int
     per_host: int
     runs: list[RunResult] = field(default_factory=list)
+    cluster: str | None = None
+    """Run with ``--cluster`` this (``bench --cluster``), else one process."""
+
+    @property
+    def label(self) -> str:
+        """The engine's name, with the cluster it ran on."""
+        return self.engine if self.cluster is None else f"{self.engine} on {self.cluster}"
 
     @property
     def completed(self) -> list[RunResult]:
@@ -138,7 +145,7 @@ class BenchReport:
 
     def baseline(self) -> EngineResult | None:
         """The ``blocking`` engine's result, if it ran."""
-        return next((r for r in self.results if r.engine == BASELINE), None)
+        return next((r for r in self.results if r.engine == BASELINE and not r.cluster), None)
 
     def speedup(self, result: EngineResult) -> float | None:
         """Median wall time of ``blocking`` divided by this engine's (None if unknown)."""
@@ -162,6 +169,7 @@ class BenchReport:
             "results": [
                 {
                     "engine": r.engine,
+                    "cluster": r.cluster,
                     "concurrency": r.concurrency,
                     "per_host": r.per_host,
                     "runs": [run.to_dict() for run in r.runs],

@@ -30,7 +30,7 @@ def write_plot(report: BenchReport, path: Path) -> None:
     require_matplotlib()
     from matplotlib.figure import Figure
 
-    rows = [(r.engine, r.median()["wall_s"], r.wall_min_s, r.wall_max_s) for r in report.results]
+    rows = [(r.label, r.median()["wall_s"], r.wall_min_s, r.wall_max_s) for r in report.results]
     rows = [row for row in rows if row[1] is not None]
     names = [name for name, *_ in rows]
     medians = [float(wall or 0.0) for _, wall, _, _ in rows]

@@ -42,6 +42,8 @@ class BenchConfig:
     run_timeout: float = 600.0
     workdir: Path | None = None
     preset: str | None = None
+    cluster: str | None = None
+    """Also run each engine (but ``processes``) with ``--cluster`` this, side by side."""
 
     @property
     def generated(self) -> bool:
@@ -77,6 +79,10 @@ class BenchConfig:
                 raise UsageError(f"cannot read URL list {path}")
         if self.workdir is not None and not self.workdir.is_dir():
             raise UsageError(f"--workdir: no such directory: {self.workdir}")
+        if self.cluster is not None:
+            from fetchall.cluster.connect import parse_cluster
+
+            parse_cluster(self.cluster)
         return replace(self, engines=engines)
 
 

@@ -82,7 +82,7 @@ def render_table(report: BenchReport) -> Table:
         rss = median["max_rss_kib"]
         latency = "/".join(_num(median[key], 0) for key in ("p50_ms", "p95_ms", "p99_ms"))
         row = [
-            result.engine,
+            result.label,
             concurrency_cell(result),
             wall_cell(result),
             _num(median["req_per_s"], 1),

@@ -41,24 +41,28 @@ def run_bench(config: BenchConfig, listener: BenchListener | None = None) -> Ben
     root = Path(tempfile.mkdtemp(prefix="fetchall-bench-", dir=config.workdir))
     try:
         with prepare_workload(config, root) as workload:
-            results = [
-                EngineResult(name, config.concurrency_for(name), config.per_host_for(name))
-                for name in config.engines
-            ]
+            results = []
+            for name in config.engines:
+                c, per_host = config.concurrency_for(name), config.per_host_for(name)
+                results.append(EngineResult(name, c, per_host))
+                if config.cluster is not None and name != "processes":  # cannot run on Dask
+                    results.append(EngineResult(name, c, per_host, cluster=config.cluster))
             total = len(results) * config.repeat
             index = 0
             for round_no in range(1, config.repeat + 1):
                 for result in results:
                     index += 1
                     if listener is not None:
-                        listener.run_started(result.engine, round_no, config.repeat, index, total)
+                        listener.run_started(result.label, round_no, config.repeat, index, total)
                     settings = RunSettings(
-                        result.engine, result.concurrency, result.per_host, config.run_timeout
-                    )
+                        result.engine, result.concurrency, result.per_host, config.run_timeout,
+                        result.cluster,
+                    )  # fmt: skip
                     run = measure_run(
                         settings,
                         workload.url_lists,
-                        root / f"run-{index:04d}-{result.engine}",
+                        root
+                        / f"run-{index:04d}-{result.engine}{'-cluster' if result.cluster else ''}",
                         round_no=round_no,
                         expected=workload.count,
                     )
