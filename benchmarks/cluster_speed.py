@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--engine", default="keepalive")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--shard-size", type=int, default=1000)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fa-cluster-", dir="/dev/shm"))
     servers = []
@@ -72,7 +73,7 @@ def main() -> None:
         one_url.write_text(f"http://127.0.0.1:{ports[0]}/u/start\n")
         common = ["-e", args.engine, "-c", str(args.concurrency),
                   "--per-host", str(args.concurrency), "--retries", "0"]  # fmt: skip
-        cluster = ["--cluster", f"local:{args.workers}"]
+        cluster = ["--cluster", f"local:{args.workers}", "--shard-size", str(args.shard_size)]
         single, spread, startup_single, startup_cluster = [], [], [], []
         for round_no in range(1, args.rounds + 1):
             startup_single.append(run([str(one_url), *common], work / "s1")[0])
@@ -104,6 +105,7 @@ def report(
     ideal_1 = args.urls * args.latency / args.concurrency
     print(f"\n{args.urls:,} URLs over {args.hosts} hosts, {args.latency * 1000:.0f} ms latency, "
           f"-e {args.engine} -c {args.concurrency} --per-host {args.concurrency}, "
+          f"--shard-size {args.shard_size}, "
           f"{os.cpu_count()} CPUs, medians of {args.rounds} interleaved rounds")  # fmt: skip
     print(f"one process:      {wall_1:6.2f} s wall (ideal {ideal_1:.1f} s)")
     print(f"--cluster local:{args.workers}: {wall_n:6.2f} s wall "

@@ -53,9 +53,11 @@ def parse_cluster(text: str) -> ClusterSpec:
 
 
 @contextlib.contextmanager
-def connected(spec: ClusterSpec, timeout: float) -> Iterator[tuple[Client, int]]:
+def connected(spec: ClusterSpec, timeout: float, retries: int = 2) -> Iterator[tuple[Client, int]]:
     """A Dask client for ``spec`` and its number of workers (at least 1); `UsageError` if
-    Dask is missing or the scheduler cannot be reached within ``timeout`` seconds."""
+    Dask is missing or the scheduler cannot be reached within ``timeout`` seconds. A local
+    cluster's scheduler lets a task's worker die ``retries`` times before it gives up (another
+    scheduler has its own ``distributed.scheduler.allowed-failures``)."""
     try:
         import dask
         from distributed import Client, LocalCluster
@@ -63,7 +65,7 @@ def connected(spec: ClusterSpec, timeout: float) -> Iterator[tuple[Client, int]]
         raise UsageError("--cluster needs Dask: pip install 'fetchall[dask]'") from None
     cluster = None
     try:
-        with dask.config.set({"distributed.scheduler.allowed-failures": 2}):
+        with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
             if spec.local:
                 cluster = LocalCluster(
                     n_workers=spec.local, threads_per_worker=1, processes=True,

@@ -141,7 +141,8 @@ class ClusterRun:
         stop_file = self.opts.out / STATE_DIR / f"cluster-stop-{uuid.uuid4().hex}"
         stop_file.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with connected(self._cluster, self.opts.connect_timeout) as (client, workers):
+            timeout, retries = self.opts.connect_timeout, self._shard_retries
+            with connected(self._cluster, timeout, retries) as (client, workers):
                 self.summary.workers = workers
                 self._run_shards(client, workers, stop_file)
         except KeyboardInterrupt:
