@@ -40,6 +40,9 @@ class ShardResult:
     robots_requests: int = 0
     cooldowns: int = 0
     worker: str = ""
+    started: float = 0.0
+    ended: float = 0.0
+    """Wall-clock times (``time.time``) of the shard's fetch on its worker."""
 
 
 def run_shard(
@@ -56,7 +59,9 @@ def run_shard(
 
     registry = callbacks
     by_text = {item.text: item.row_id for item in shard.items}
-    result = ShardResult(shard.id, worker=f"{os.uname().nodename}:{os.getpid()}")
+    result = ShardResult(
+        shard.id, worker=f"{os.uname().nodename}:{os.getpid()}", started=time.time()
+    )
     watch = _StopWatch(Path(stop_file))
 
     def collect(row: Result) -> None:
@@ -75,6 +80,7 @@ def run_shard(
             [item.text for item in shard.items], callbacks=registry, on_result=collect,
             **shard_settings,
         )  # fmt: skip
+    result.ended = time.time()
     result.interrupted = summary.interrupted
     result.robots_blocked = summary.robots_blocked
     result.robots_requests = summary.robots_requests
