@@ -29,7 +29,7 @@ from fetchall.cluster.connect import ClusterSpec, connected
 from fetchall.cluster.shards import Item, Shard, plan
 from fetchall.cluster.worker import ShardResult, run_shard
 from fetchall.errors import UsageError
-from fetchall.frontier.stored import StoreFrontier, finished_record
+from fetchall.frontier.stored import StoreFrontier
 from fetchall.inputsize import RunProgress
 from fetchall.options import FetchOptions
 from fetchall.output.report import ReportWriter
@@ -37,6 +37,7 @@ from fetchall.output.writer import STATE_DIR, OutputDir
 from fetchall.politeness import HostStatus
 from fetchall.result import Result
 from fetchall.state.modes import begin_run, finish_run, open_report
+from fetchall.state.schema import finished_record
 from fetchall.state.store import StateStore
 from fetchall.summary import RunSummary
 from fetchall.urllists import RawLine

@@ -35,7 +35,7 @@ from fetchall.digests import DigestMap
 from fetchall.frontier import BadLineSink, Entry
 from fetchall.output.report import ReportWriter
 from fetchall.result import Result
-from fetchall.state.schema import BLOCKED, DONE, FAILED, STATE_NAMES, Finished, Saved
+from fetchall.state.schema import STATE_NAMES, Saved, finished_record
 from fetchall.state.store import StateStore
 from fetchall.urllists import RawLine, parse_line
 from fetchall.urls import BadLine, UrlLine, rebuild_target
@@ -392,20 +392,3 @@ class StoreFrontier:
 def _bad_message(line: BadLine) -> str:
     where = f"{line.source}:{line.lineno}" if line.lineno else line.source
     return f"{where}: {line.error}"
-
-
-def finished_record(row_id: int, url: str, result: Result, engine: str) -> Finished:
-    """The store's record of the report row of row ``row_id`` (normalised URL ``url``)."""
-    if result.ok:
-        state = DONE
-    elif result.error_type == "robots":
-        state = BLOCKED
-    else:
-        state = FAILED
-    final = result.final_url if result.final_url != url else None  # NULL: itself
-    return Finished(
-        row_id, state, result.attempts, result.redirects, final, result.status,
-        result.path, result.bytes, result.sha256, result.etag, result.last_modified,
-        result.content_type, result.error_type, result.error, result.unchanged,
-        result.elapsed_ms, engine,
-    )  # fmt: skip

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fetchall.errors import UsageError
+from fetchall.result import Result
 
 FORMAT = "fetchall-state"
 VERSION = 1
@@ -137,3 +138,20 @@ class Saved:
 def default_path(out_dir: Path) -> Path:
     """Where the state of the run in ``out_dir`` lives unless ``--state`` says otherwise."""
     return out_dir / ".fetchall" / "state.db"
+
+
+def finished_record(row_id: int, url: str, result: Result, engine: str) -> Finished:
+    """The store's record of the report row of row ``row_id`` (normalised URL ``url``)."""
+    if result.ok:
+        state = DONE
+    elif result.error_type == "robots":
+        state = BLOCKED
+    else:
+        state = FAILED
+    final = result.final_url if result.final_url != url else None  # NULL: itself
+    return Finished(
+        row_id, state, result.attempts, result.redirects, final, result.status,
+        result.path, result.bytes, result.sha256, result.etag, result.last_modified,
+        result.content_type, result.error_type, result.error, result.unchanged,
+        result.elapsed_ms, engine,
+    )  # fmt: skip

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from fetchall.state.files import check_or_create, connect, lock, translate, why
+from fetchall.state.reads import PlanReads
 from fetchall.state.schema import (
     RESULT_UPDATE,
     ROW_COLUMNS,
@@ -36,7 +37,7 @@ PROGRESS_KEEP = 300.0
 """Seconds of progress snapshots kept (the rate over the last minute needs one minute)."""
 
 
-class StateStore:
+class StateStore(PlanReads):
     """The open store of one run (see module docstring). Use `StateStore.open`."""
 
     def __init__(self, path: Path, db: sqlite3.Connection, lock_fd: int) -> None:
@@ -280,40 +281,6 @@ class StateStore:
                 (host, after, max_depth, limit),
             )
         ]
-
-    def known(self, url: str) -> bool:
-        """Whether ``url`` is in the store (queued or ended)."""
-        return self._db.execute("SELECT 1 FROM urls WHERE url = ?", (url,)).fetchone() is not None
-
-    def queued_hosts(self) -> list[tuple[str, int]]:
-        """``(host, queued URLs)`` of every host with queued URLs, by host (a cluster's plan)."""
-        self._write_results()
-        return list(
-            self._db.execute(
-                "SELECT host, COUNT(*) FROM urls WHERE state = 0 AND host IS NOT NULL "
-                "GROUP BY host ORDER BY host"
-            )
-        )
-
-    def seeds(self) -> list[tuple[str, str, str | None]]:
-        """``(url, host, final URL or None)`` of the depth-0 URLs (a resumed crawl's scope;
-        one scan)."""
-        self._write_results()
-        return list(
-            self._db.execute(
-                "SELECT url, host, final_url FROM urls WHERE depth = 0 AND url IS NOT NULL"
-            )
-        )
-
-    def rows_per_host(self) -> dict[str, int]:
-        """Rows per host (a resumed crawl's ``--max-per-host``; one scan)."""
-        return dict(self._db.execute("SELECT host, COUNT(*) FROM urls GROUP BY host"))
-
-    def shallowest_queued(self) -> int | None:
-        """The smallest depth of a queued URL (where a resumed crawl goes on), or None."""
-        self._write_results()
-        (depth,) = self._db.execute("SELECT MIN(depth) FROM urls WHERE state = 0").fetchone()
-        return None if depth is None else int(depth)
 
     def saved(self, *, row_id: int | None = None, url: str | None = None) -> Saved | None:
         """The saved file of the done row ``row_id``, or of the done URL ``url`` (None if it
