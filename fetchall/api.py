@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from fetchall.crawler.pages import Crawler
 
 _OPTION_NAMES = frozenset(f.name for f in fields(FetchOptions))
-_PATH_OPTIONS = ("out", "report", "cacert", "state")
+_PATH_OPTIONS = ("out", "report", "cacert", "state", "items_file")
 
 
 def fetch_all(
@@ -110,6 +110,12 @@ def crawl(
         log_skipped=None if log_skipped is None else Path(log_skipped),
     )  # fmt: skip
     Rules.build((), scope=scope, include=include, exclude=exclude, depth=depth)  # validates
+    if crawl_settings.log_skipped is not None:
+        try:  # before the run: a bad path must not leave the state half-started
+            with open(crawl_settings.log_skipped, "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise UsageError(f"--log-skipped {log_skipped}: {exc.strerror or exc}") from None
     if options is None:
         settings = {"robots": True, **settings}  # a crawl obeys robots.txt unless told not to
     opts = build_options(options, settings)

@@ -212,6 +212,14 @@ class CallbackRegistry:
                 dot = host.find(".", dot + 1)
         return self._any
 
+    def wrapped(self, wrap: Callable[[Callback], Callback]) -> CallbackRegistry:
+        """A registry with the same patterns, each callback passed through ``wrap``."""
+        other = CallbackRegistry()
+        other._exact = {key: wrap(func) for key, func in self._exact.items()}
+        other._suffix = {key: wrap(func) for key, func in self._suffix.items()}
+        other._any = None if self._any is None else wrap(self._any)
+        return other
+
     def __bool__(self) -> bool:
         return bool(self._exact or self._suffix or self._any)
 

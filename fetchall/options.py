@@ -129,6 +129,8 @@ class FetchOptions:
     """Obey robots.txt and its Crawl-delay (fetched once per origin; see the Politeness page)."""
     state: Path | None = None
     """The state store (default ``OUT/.fetchall/state.db``)."""
+    items_file: Path | None = None
+    """Where ``Response.emit`` writes its items (default ``OUT/items.jsonl``)."""
     use_state: bool = True
     """Keep the run's state (False: ``--no-state``, nothing to resume)."""
     fresh: bool = False

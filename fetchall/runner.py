@@ -107,7 +107,8 @@ class Runner:
         self._active: dict[int, _Job] = {}
         self._handed_off: dict[int, Item] = {}  # redirect hops queued as new jobs, by id
         self._crawler = crawler
-        self._items = ItemsWriter(self.out.root / ITEMS_NAME, append=opts.resume)
+        items_file = opts.items_file or self.out.root / ITEMS_NAME
+        self._items = ItemsWriter(items_file, append=opts.resume)
         self._saver = Saver(
             self.out, callbacks or CallbackRegistry(), opts.engine, self.enqueue,
             crawler=crawler, items=self._items,

@@ -317,3 +317,38 @@ def test_bench_shows_one_process_and_the_cluster_side_by_side() -> None:
     assert [r.label for r in report.results] == ["asyncio", "asyncio on local:2", "processes"]
     assert report.all_ok
     assert report.to_json()["results"][1]["cluster"] == "local:2"
+
+
+def test_items_and_enqueue_under_a_cluster(hosts: list[ServerThread], tmp_path: Path) -> None:
+    """Items emitted on the workers all reach DIR/items.jsonl (the coordinator writes them);
+    enqueue is refused in one line: a URL added on a worker would get no row."""
+    from fetchall.callbacks import CallbackRegistry, Response
+
+    added = hosts[1].url("/bytes/777")
+
+    def hook(resp: Response) -> None:
+        if resp.url.endswith("/bytes/1000?latency=0.01"):
+            resp.enqueue(added)
+        resp.emit({"url": resp.url})
+
+    urls = url_list(hosts, 10)
+    summary = fetch_all(
+        urls, out=tmp_path, engine="asyncio", cluster="local:2", shard_size=5,
+        callbacks=CallbackRegistry({"127.0.0.1": hook}), **FAST,
+    )  # fmt: skip
+    items = [json.loads(line) for line in (tmp_path / "items.jsonl").read_text().splitlines()]
+    assert summary.items == len(items) == len(urls) - 1  # the enqueueing page failed
+    assert sorted(str(r["url"]) for r in rows(tmp_path)) == sorted(urls)
+    failed = [r for r in rows(tmp_path) if not r["ok"]]
+    assert len(failed) == 1 and "not available under --cluster" in str(failed[0]["error"])
+    assert hosts[1].stats.by_path["/bytes/777"] == 0
+
+
+def test_a_bad_scheduler_file_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "scheduler.json"
+    bad.write_text("{not json")
+    urls = tmp_path / "urls.txt"
+    urls.write_text("http://127.0.0.1:1/x\n")
+    proc = cli(str(urls), "-o", str(tmp_path / "o"), "--cluster", str(bad))
+    assert proc.returncode == 2 and "not a Dask scheduler file" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -86,6 +86,15 @@ def test_bad_options_are_one_line(
     assert not (tmp_path / "o" / "report.jsonl").exists()
 
 
+def test_bad_log_skipped_path_is_one_line(site: SiteThread, tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    proc = cli("crawl", site.site.a + "/", "-o", str(out), "--log-skipped", "/nonexistent/x")
+    assert proc.returncode == 2 and "--log-skipped /nonexistent/x" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    again = cli("crawl", site.site.a + "/", "-o", str(out), "--depth", "0", "--no-progress")
+    assert again.returncode == 0, again.stderr  # no half-started state left behind
+
+
 def test_missing_seed_file(tmp_path: Path) -> None:
     proc = cli("crawl", str(tmp_path / "nope.txt"), "-o", str(tmp_path / "o"))
     assert proc.returncode == 2 and "cannot read URL list" in proc.stderr

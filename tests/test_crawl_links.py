@@ -129,6 +129,10 @@ def test_charset_and_title() -> None:
 def test_garbage_does_not_crash() -> None:
     for body in (b"", b"\x00\xff\xfe" * 1000, b"<" * 10_000, b"<a href='" + b"x" * 100_000):
         extract(body, PAGE)
+    bad_base = extract(b'<base href="http://[::1"><a href=x>x</a><a href="http://[::2">y</a>', PAGE)
+    # the bad base is ignored; a bad absolute link is kept as written (the crawl's URL parser
+    # rejects it: a ``bad-url`` skip)
+    assert [link.url for link in bad_base.links] == ["http://h.test/dir/x", "http://[::2"]
 
 
 @pytest.mark.parametrize(

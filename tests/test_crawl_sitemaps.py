@@ -49,6 +49,18 @@ def test_no_namespace_or_another_prefix(tmp_path: Path) -> None:
     assert read(tmp_path, prefixed).urls == ["http://a/p"]
 
 
+@pytest.mark.parametrize("prefix", [b"\xef\xbb\xbf", b"\r\n", b"  ", b"\xef\xbb\xbf\n"])
+def test_xml_after_a_bom_or_whitespace(tmp_path: Path, prefix: bytes) -> None:
+    assert read(tmp_path, prefix + urlset("http://a/1")).urls == ["http://a/1"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-7", "shift_jis", "bogus-xyz"])
+def test_encodings_expat_cannot_read_end_the_file(tmp_path: Path, encoding: str) -> None:
+    data = f'<?xml version="1.0" encoding="{encoding}"?>'.encode() + urlset("http://a/1")[38:]
+    got = read(tmp_path, data)
+    assert got.urls == [] and got.error
+
+
 def test_index(tmp_path: Path) -> None:
     data = (
         f"<sitemapindex {NS}><sitemap><loc>http://a/s1.xml</loc></sitemap>"

@@ -43,7 +43,7 @@ def parse_cluster(text: str) -> ClusterSpec:
         if not 1 <= workers <= MAX_LOCAL_WORKERS:
             raise UsageError(f"--cluster local:N needs N from 1 to {MAX_LOCAL_WORKERS}")
         return ClusterSpec(local=workers)
-    if re.fullmatch(r"(tcp|tls)://[^\s/]+:\d{1,5}", text):
+    if re.fullmatch(r"tcp://[^\s/]+:\d{1,5}", text):
         return ClusterSpec(address=text)
     if text.endswith(".json"):
         return ClusterSpec(scheduler_file=Path(text))
@@ -79,12 +79,20 @@ def connected(spec: ClusterSpec, timeout: float, retries: int = 2) -> Iterator[t
                 if not spec.scheduler_file.is_file():
                     raise UsageError(f"--cluster: no scheduler file {spec.scheduler_file}")
                 client = Client(scheduler_file=str(spec.scheduler_file), timeout=timeout)
+    except UsageError:
+        raise
     except (OSError, TimeoutError) as exc:
         if cluster is not None:
             cluster.close()
         raise UsageError(f"--cluster {spec}: cannot reach the scheduler: {exc}") from None
+    except Exception as exc:  # a scheduler file that is not one, ...: one line, not a traceback
+        if cluster is not None:
+            cluster.close()
+        if spec.scheduler_file is not None:
+            raise UsageError(f"--cluster {spec}: not a Dask scheduler file") from None
+        raise UsageError(f"--cluster {spec}: {type(exc).__name__}: {exc}") from None
     try:
-        workers = len(client.scheduler_info().get("workers", {})) or 1
+        workers = len(client.scheduler_info(n_workers=-1).get("workers", {})) or 1
         yield client, workers
     finally:
         client.close()

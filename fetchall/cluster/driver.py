@@ -32,6 +32,7 @@ from fetchall.errors import UsageError
 from fetchall.frontier.stored import StoreFrontier
 from fetchall.inputsize import RunProgress
 from fetchall.options import FetchOptions
+from fetchall.output.items import ITEMS_NAME, ItemsWriter
 from fetchall.output.report import ReportWriter
 from fetchall.output.writer import STATE_DIR, OutputDir
 from fetchall.politeness import HostStatus
@@ -88,6 +89,9 @@ class ClusterRun:
         self._store: StateStore | None = None
         self._report: ReportWriter | None = None
         self._frontier: StoreFrontier | None = None
+        self._items_out = ItemsWriter(
+            self.opts.items_file or self.opts.out / ITEMS_NAME, append=opts.resume
+        )
 
     # ---- what a progress display reads (like a `Runner`) ----
 
@@ -123,6 +127,7 @@ class ClusterRun:
             complete = self._run(store)
             finish_run(store, complete=complete)
         finally:
+            self._items_out.close()
             if self._report is not None:
                 self._report.close()
             store.close()
@@ -177,7 +182,7 @@ class ClusterRun:
         done = as_completed()
         try:
             while True:
-                for address in client.scheduler_info().get("workers", {}):
+                for address in client.scheduler_info(n_workers=-1).get("workers", {}):
                     load.setdefault(address, 0)
                 while (shard := held or next(shards, None)) is not None:
                     held = None
@@ -239,6 +244,9 @@ class ClusterRun:
         if TIMELINE:
             print(f"shard {shard.id} {len(shard.items)} {ended.worker} {ended.started:.3f} "
                   f"{ended.ended:.3f} got {time.time():.3f}", file=sys.stderr)  # fmt: skip
+        for line in ended.items:
+            self._items_out.write_line(line)
+        self.summary.items += len(ended.items)
         items = {item.row_id: item for item in shard.items}
         for row_id, row in ended.rows:
             if row.error_type != "interrupted":  # stopped in flight: stays queued

@@ -14,6 +14,7 @@ task), so nothing keeps writing into the output directory after the coordinator 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fetchall.callbacks import CallbackRegistry
+from fetchall.callbacks import Callback, CallbackRegistry, CallbackResult, Response
 from fetchall.cluster.shards import Shard
 from fetchall.result import Result
 
@@ -40,6 +41,8 @@ class ShardResult:
     robots_requests: int = 0
     cooldowns: int = 0
     worker: str = ""
+    items: list[str] = field(default_factory=list)
+    """The JSON lines callbacks emitted (the coordinator writes them to ``DIR/items.jsonl``)."""
     started: float = 0.0
     ended: float = 0.0
     """Wall-clock times (``time.time``) of the shard's fetch on its worker."""
@@ -57,7 +60,7 @@ def run_shard(
     waited for: Dask starts this task once it exists)."""
     from fetchall.api import fetch_all
 
-    registry = callbacks
+    registry = callbacks.wrapped(_without_enqueue)
     by_text = {item.text: item.row_id for item in shard.items}
     result = ShardResult(
         shard.id, worker=f"{os.uname().nodename}:{os.getpid()}", started=time.time()
@@ -75,17 +78,38 @@ def run_shard(
         shard_settings = {
             **settings, "use_state": False, "state": None, "resume": False, "fresh": False,
             "refresh": False, "retry_failed": False, "report": Path(scratch) / "report.jsonl",
+            "items_file": Path(scratch) / "items.jsonl",
         }  # fmt: skip
         summary = fetch_all(
             [item.text for item in shard.items], callbacks=registry, on_result=collect,
             **shard_settings,
         )  # fmt: skip
+        with contextlib.suppress(FileNotFoundError):
+            result.items = (Path(scratch) / "items.jsonl").read_text("utf-8").splitlines(True)
     result.ended = time.time()
     result.interrupted = summary.interrupted
     result.robots_blocked = summary.robots_blocked
     result.robots_requests = summary.robots_requests
     result.cooldowns = summary.cooldowns
     return result
+
+
+def _refuse_enqueue(url: str) -> None:
+    raise RuntimeError(
+        "enqueue/follow is not available under --cluster (a shard holds whole hosts, planned "
+        "by the coordinator): list the URL in the input instead"
+    )
+
+
+def _without_enqueue(callback: Callback) -> Callback:
+    """``callback`` with `Response.enqueue` refused: a URL it added would be fetched on this
+    worker with no row, no state and no per-host sharding."""
+
+    def guarded(response: Response) -> CallbackResult:
+        response._enqueue = _refuse_enqueue
+        return callback(response)
+
+    return guarded
 
 
 class _StopWatch:

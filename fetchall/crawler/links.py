@@ -14,6 +14,7 @@ URL) with `urllib.parse.urljoin`; fragments are dropped; only http and https are
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from urllib.parse import urldefrag, urljoin
 
@@ -69,7 +70,8 @@ def extract(body: bytes, page_url: str, *, requisites: bool = False) -> Page:
     base = page_url
     first_base = tree.css_first("base[href]")
     if first_base is not None:
-        base = urljoin(page_url, _strip(first_base.attributes.get("href")))
+        with contextlib.suppress(ValueError):  # a bad base (``http://[::1``) is ignored
+            base = urljoin(page_url, _strip(first_base.attributes.get("href")))
     page = Page(nofollow=_meta_nofollow(tree), title=_title(tree))
     selector = f"{_LINKS}, {_REQUISITES}" if requisites else _LINKS
     for node in tree.css(selector):
@@ -118,7 +120,8 @@ def resolve(base: str, value: str) -> str:
     """``urljoin(base, value)`` without its fragment. The two commonest forms skip urljoin
     (30 µs): a value without tab, CR, LF (urljoin removes them), dot segments or an empty query
     that is absolute lower-case http(s) is itself, and one that starts with a single ``/``
-    follows the base's origin."""
+    follows the base's origin. (A value urljoin rejects, like ``http://[::2``, may pass the fast
+    path as written: the crawl's URL parser rejects it then.)"""
     head = value.partition("#")[0]
     if head[-1:] != "?" and not any(c in head for c in _SLOW):
         if head[:1] == "/" and head[1:2] != "/":

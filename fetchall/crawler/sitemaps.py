@@ -59,20 +59,17 @@ def read_sitemap(path: Path) -> Sitemap:
                 _read_xml(first, chunks, result)
             else:
                 _read_text(first, chunks, result)
-    except (OSError, SitemapError, zlib.error) as exc:
-        result.error = str(exc)
+    except (OSError, SitemapError, zlib.error, ValueError, LookupError) as exc:
+        result.error = str(exc)  # LookupError, ValueError: an encoding expat cannot read
     return result
 
 
 def _inflated(stream: IO[bytes]) -> Iterator[bytes]:
     """The file's bytes, gunzipped if it is gzip, at most `MAX_BYTES` in all."""
-    head = stream.read(2)
-    raw = (chunk for chunk in iter(lambda: stream.read(_CHUNK), b""))
+    first = stream.read(_CHUNK)
+    raw = _prepend(first, (chunk for chunk in iter(lambda: stream.read(_CHUNK), b"")))
     total = 0
-    if head != b"\x1f\x8b":
-        source: Iterable[bytes] = _prepend(head, raw)
-    else:
-        source = _gunzip(_prepend(head, raw))
+    source: Iterable[bytes] = _gunzip(raw) if first[:2] == b"\x1f\x8b" else raw
     for chunk in source:
         if not chunk:
             continue
@@ -138,6 +135,9 @@ def _refuse(*_: object) -> None:
 
 
 def _read_xml(first: bytes, chunks: Iterator[bytes], result: Sitemap) -> None:
+    if first.startswith(b"\xef\xbb\xbf"):
+        first = first[3:]
+    first = first.lstrip(b" \t\r\n")  # whitespace before the XML declaration: tolerated
     reader = _Reader(result)
     parser = expat.ParserCreate(namespace_separator=" ")
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)

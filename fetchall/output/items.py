@@ -26,7 +26,10 @@ class ItemsWriter:
     def write(self, item: dict[str, Any]) -> None:
         """Write one item (a `TypeError` for a value JSON cannot hold, before anything is
         written)."""
-        line = json.dumps(item, ensure_ascii=False, allow_nan=False) + "\n"
+        self.write_line(json.dumps(item, ensure_ascii=False, allow_nan=False) + "\n")
+
+    def write_line(self, line: str) -> None:
+        """Write one item already encoded as a JSON line (a cluster's worker sent it)."""
         if self._stream is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             mode = "a" if self._append else "w"
