@@ -20,9 +20,13 @@ import shutil
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hostsorted import wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = str(ROOT / ".venv" / "bin" / "python")
@@ -64,7 +68,7 @@ def main() -> None:
                 [PY, SERVER, "--serve", str(port_file), str(work / f"samples{i}"),
                  str(args.latency)], start_new_session=True,
             ))  # fmt: skip
-            ports.append(_wait_port(port_file))
+            ports.append(wait_port(port_file))
         urls = work / "urls.txt"
         with urls.open("w") as out:
             for n in range(args.urls):
@@ -115,15 +119,6 @@ def report(
         f"speedup: {wall_1 / wall_n:.2f}× as measured; "
         f"{(wall_1 - start_1) / (wall_n - start_n):.2f}× without the start-up of each"
     )
-
-
-def _wait_port(path: Path) -> int:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text():
-            return int(path.read_text())
-        time.sleep(0.05)
-    raise SystemExit("a server did not start")
 
 
 if __name__ == "__main__":

@@ -129,7 +129,7 @@ def main() -> None:
                     start_new_session=True,
                 )
             )
-        ports = [_wait_port(work / f"port{i}") for i in range(args.hosts)]
+        ports = [wait_port(work / f"port{i}") for i in range(args.hosts)]
         urls = [
             f"http://127.0.0.1:{port}/bytes/100?i={i}"
             for port in ports
@@ -163,7 +163,8 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _wait_port(path: Path) -> int:
+def wait_port(path: Path) -> int:
+    """The port a server wrote to ``path`` (waiting up to 20 s)."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if path.exists() and path.read_text():

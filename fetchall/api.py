@@ -7,7 +7,7 @@ inputs (URL strings and/or URL-list files) into one lazy source, and hand it to 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields
 from itertools import chain
 from pathlib import Path
@@ -22,7 +22,7 @@ from fetchall.options import FetchOptions, parse_rate
 from fetchall.result import Result
 from fetchall.runner import Runner
 from fetchall.summary import RunSummary
-from fetchall.urllists import check_url_lists, raw_strings, raw_url_lists
+from fetchall.urllists import RawLine, check_url_lists, raw_strings, raw_url_lists
 
 if TYPE_CHECKING:
     from fetchall.crawler.pages import Crawler
@@ -155,9 +155,7 @@ def _run_on_cluster(
     if shard_size < 1 or shard_retries < 0:
         raise UsageError("--shard-size must be 1 or more and --shard-retries 0 or more")
     check_url_lists(url_files)
-    if isinstance(urls, str):
-        urls = [urls]
-    source = chain(raw_strings(urls), raw_url_lists(url_files))
+    source = _source(urls, url_files)
     listeners = (on_result,) if on_result is not None else ()
     run = ClusterRun(
         opts, source, spec, callbacks=_registry(callbacks), listeners=listeners,
@@ -186,7 +184,7 @@ def _run(
     registry = _registry(callbacks)
     if isinstance(urls, str):
         urls = [urls]
-    source = chain(raw_strings(urls), raw_url_lists(url_files))
+    source = _source(urls, url_files)
     listeners = (on_result,) if on_result is not None else ()
     # stdin or a generator may block when read: read it no further than needed
     may_block = "-" in url_files or not isinstance(urls, list | tuple | set | frozenset)
@@ -197,6 +195,11 @@ def _run(
     if on_start is not None:
         on_start(runner)
     return runner.run()
+
+
+def _source(urls: Iterable[str], url_files: Sequence[str]) -> Iterator[RawLine]:
+    """The run's input: the URL strings (one string is one URL), then the URL-list files."""
+    return chain(raw_strings([urls] if isinstance(urls, str) else urls), raw_url_lists(url_files))
 
 
 def build_options(base: FetchOptions | None, settings: Mapping[str, Any]) -> FetchOptions:

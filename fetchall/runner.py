@@ -336,12 +336,11 @@ class Runner:
         return True
 
     def _emit_bad_line(self, entry: BadLine) -> None:
-        where = f"{entry.source}:{entry.lineno}" if entry.lineno else entry.source
         result = Result(
             url=entry.text,
             engine=self.opts.engine,
             error_type=entry.error.error_type,
-            error=f"{where}: {entry.error}",
+            error=entry.message,
         )
         self._emit(result)
 
@@ -371,14 +370,7 @@ class Runner:
     def _emit(self, result: Result, entry: Entry | None = None) -> None:
         """Count and report; the frontier records ``entry``'s end (rows without an entry — bad
         lines, interrupted URLs — are not recorded here); tell the listeners."""
-        summary = self.summary
-        if result.ok:
-            summary.ok += 1
-            summary.bytes += result.bytes
-        else:
-            summary.failed += 1
-        label = str(result.status) if result.ok or result.error_type == "http_status" else None
-        summary.by_status[label or result.error_type or "error"] += 1
+        self.summary.count(result)
         if self._crawler is not None and entry is not None:
             result.depth, result.parent = entry.depth, entry.parent
         assert self._report is not None

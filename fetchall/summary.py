@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from fetchall.result import Result
+
 
 @dataclass
 class RunSummary:
@@ -44,6 +46,16 @@ class RunSummary:
     """``--cluster``: the Dask workers the run had (0 for a local run)."""
     """Rows per outcome: the HTTP status (``"200"``, ``"404"``) for ok rows and ``http_status``
     failures, else the error type (``"timeout"``, ``"bad_url"``...)."""
+
+    def count(self, result: Result) -> None:
+        """Count one report row: ok or failed, its bytes, its status (or error type)."""
+        if result.ok:
+            self.ok += 1
+            self.bytes += result.bytes
+        else:
+            self.failed += 1
+        label = str(result.status) if result.ok or result.error_type == "http_status" else None
+        self.by_status[label or result.error_type or "error"] += 1
 
     @property
     def total(self) -> int:

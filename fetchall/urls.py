@@ -294,3 +294,9 @@ class BadLine:
     source: str
     lineno: int
     error: BadURLError
+
+    @property
+    def message(self) -> str:
+        """``"urls.txt:3: not a URL"``: where the line is, and why it is bad (its row's error)."""
+        where = f"{self.source}:{self.lineno}" if self.lineno else self.source
+        return f"{where}: {self.error}"

@@ -261,7 +261,7 @@ class ClusterRun:
 
     def _emit(self, item: Item, result: Result) -> None:
         assert self._store is not None and self._report is not None
-        self._count(result)
+        self.summary.count(result)
         self._report.write(result)
         self._store.record(finished_record(item.row_id, item.url, result, self.opts.engine))
         for listener in self._listeners:
@@ -269,23 +269,12 @@ class ClusterRun:
 
     def _emit_bad_line(self, line: BadLine) -> None:
         assert self._report is not None
-        where = f"{line.source}:{line.lineno}" if line.lineno else line.source
-        error = f"{where}: {line.error}"
-        result = Result(line.text, self.opts.engine, error_type=line.error.error_type, error=error)
-        self._count(result)
+        error_type, error = line.error.error_type, line.message
+        result = Result(line.text, self.opts.engine, error_type=error_type, error=error)
+        self.summary.count(result)
         self._report.write(result)
         for listener in self._listeners:
             listener(result)
-
-    def _count(self, result: Result) -> None:
-        summary = self.summary
-        if result.ok:
-            summary.ok += 1
-            summary.bytes += result.bytes
-        else:
-            summary.failed += 1
-        label = str(result.status) if result.ok or result.error_type == "http_status" else None
-        summary.by_status[label or result.error_type or "error"] += 1
 
     def _commit(self) -> None:
         if self._store is not None and self._report is not None and self._frontier is not None:

@@ -334,7 +334,7 @@ class StoreFrontier:
         if lines:
             self._add(lines)
         for line in bad:
-            self._store.add_bad(line.text, line.error.error_type, _bad_message(line), self._engine)
+            self._store.add_bad(line.text, line.error.error_type, line.message, self._engine)
         if raws and raws[-1][0] != CALLBACK_SOURCE:
             self.position = raws[-1][0], raws[-1][1]
         for line in bad:
@@ -387,8 +387,3 @@ class StoreFrontier:
             host.cursor = row_id
             self._buffered += 1
         self._settle(key, host)
-
-
-def _bad_message(line: BadLine) -> str:
-    where = f"{line.source}:{line.lineno}" if line.lineno else line.source
-    return f"{where}: {line.error}"
