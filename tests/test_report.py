@@ -130,3 +130,66 @@ def test_unicode_line_breaks_never_split_a_row(tmp_path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert len(text.splitlines()) == 1
     assert json.loads(text)["url"] == "http://h/\x85\u2028\u2029"
+
+
+# The template (`row_line`) against the encoder: every Result the run can make, and odd ones.
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from fetchall.output.report import _ENCODER, row_line  # noqa: E402
+
+_texts = st.text(st.characters(codec=None), max_size=20)
+_maybe_texts = st.none() | _texts
+_counts = st.integers(min_value=-(2**70), max_value=2**70)
+
+
+class _Str(str):
+    """A str subclass: the template leaves it to the encoder."""
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    url=_texts | st.builds(_Str, _texts),
+    final_url=_maybe_texts,
+    ok=st.booleans(),
+    status=st.none() | _counts | st.just(True),
+    error_type=_maybe_texts,
+    error=_maybe_texts,
+    path=_maybe_texts,
+    size=_counts,
+    content_type=_maybe_texts,
+    attempts=_counts,
+    redirects=_counts,
+    elapsed_ms=st.floats() | st.integers(0, 10),
+    engine=_texts,
+    unchanged=st.booleans() | st.just(0),
+    depth=st.none() | _counts,
+    parent=_maybe_texts,
+)
+def test_row_template_writes_what_the_encoder_writes(**fields: object) -> None:
+    fields["bytes"] = fields.pop("size")
+    result = Result(**fields)  # type: ignore[arg-type]
+    expected = _ENCODER.encode(result.to_dict())
+    line = row_line(result)
+    if line is not None:
+        assert line == expected
+    plain = (
+        type(fields["url"]) is str
+        and type(fields["status"]) is not bool
+        and type(fields["unchanged"]) is bool
+        and type(fields["elapsed_ms"]) is float
+        and fields["elapsed_ms"] == fields["elapsed_ms"]  # not NaN
+        and abs(fields["elapsed_ms"]) != float("inf")  # type: ignore[arg-type]
+    )
+    assert (line is not None) == plain  # plain rows take the template, odd ones do not
+
+
+def test_written_rows_equal_the_encoders_on_every_path(tmp_path: Path) -> None:
+    path = tmp_path / "report.jsonl"
+    odd = _ok(2)
+    odd.elapsed_ms = float("nan")  # the encoder writes NaN; the template leaves it to it
+    with ReportWriter(path) as report:
+        report.write(_ok(1))
+        report.write(odd)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines == [_ENCODER.encode(_ok(1).to_dict()), _ENCODER.encode(odd.to_dict())]

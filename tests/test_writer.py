@@ -302,3 +302,26 @@ def test_small_pieces_are_gathered_and_big_ones_written_whole(tmp_path: Path) ->
     used = out.commit(body, "f.bin", "http://h/f.bin")
     assert (tmp_path / used).read_bytes() == b"".join(pieces)
     assert body.closed
+
+
+def test_temp_names_are_unique_across_dirs_and_a_forked_child_gets_its_own_tag(
+    tmp_path: Path,
+) -> None:
+    from fetchall.output.writer import _process_tag
+
+    one, two = OutputDir(tmp_path), OutputDir(tmp_path)  # two OutputDirs on one root
+    names = {one.new_temp().path.name, two.new_temp().path.name, one.new_temp().path.name}
+    assert len(names) == 3
+    parent_tag = _process_tag()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its tag and leave at once
+        child_pid, token = _process_tag()
+        os.write(write, f"{child_pid} {token} {os.getpid()}".encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child_pid, token, real_pid = os.read(read, 200).decode().split()
+    os.close(read)
+    assert int(child_pid) == int(real_pid) == pid != parent_tag[0]
+    assert token != parent_tag[1]

@@ -29,8 +29,10 @@ the run (as browsers stopped pipelining to servers that mishandled it) — unles
 before it had ended the connection in order (``Connection: close``, or a non-2xx we do not drain).
 
 ``--timeout`` bounds connect, send and the whole response of an attempt (the resend included);
-waiting for a pool slot is not part of it. An attempt that ends early (timeout, Ctrl-C) aborts its
-connection, since a late response would be read as the next one. Errors are translated like the
+waiting for a pool slot is not part of it. It is one deadline: connects wait with
+``asyncio.wait_for`` up to it, and a sent request's wait ends there by a loop timer. An attempt
+that ends early (timeout, Ctrl-C) aborts its connection, since a late response would be read as
+the next one. Errors are translated like the
 ``asyncio`` engine's. Yields to the loop at: waiting for a pool slot, DNS (the loop's executor),
 connect, TLS handshake, waiting for the response, and `asyncio.sleep` for retry backoff.
 """
@@ -90,13 +92,14 @@ def _tokens(values: Iterable[str]) -> set[str]:
 class _Pending:
     """One request sent on a connection, waiting for (the rest of) its response."""
 
-    __slots__ = ("behind", "exchange", "orderly", "received", "resendable", "waiter")
+    __slots__ = ("behind", "exchange", "orderly", "received", "resendable", "timer", "waiter")
 
     def __init__(
         self, exchange: _Exchange, waiter: asyncio.Future[bool], behind: bool, reused: bool
     ):
         self.exchange = exchange
         self.waiter = waiter  # result: whether the connection stays reusable after it
+        self.timer: asyncio.TimerHandle | None = None  # fails the waiter at the deadline
         self.received = False  # a byte of its response arrived
         self.behind = behind  # pipelined: sent while another request was waiting on the connection
         self.resendable = behind or reused  # unanswered, it may be sent again (module docstring)
@@ -107,6 +110,7 @@ class _Connection(asyncio.Protocol):
     """One TCP (or TLS) connection; feeds its requests' exchanges in order."""
 
     def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()  # once: each call costs a getpid() on 3.11
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.pipelinable = False  # answered a reusable response (pool.PooledConnection)
@@ -116,13 +120,15 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast("asyncio.Transport", transport)  # uvloop's is not a subclass
 
-    def send(self, exchange: _Exchange, data: bytes) -> _Pending:
-        """Send one request; its `_Pending` resolves when the response is complete."""
-        waiter = asyncio.get_running_loop().create_future()
+    def send(self, exchange: _Exchange, data: bytes, deadline: float) -> _Pending:
+        """Send one request; its `_Pending` resolves when the response is complete, or fails
+        with TimeoutError at ``deadline`` (loop time; the caller cancels `_Pending.timer`)."""
+        waiter = self.loop.create_future()
         pending = _Pending(exchange, waiter, behind=bool(self._queue), reused=self.served > 0)
         if self.closed or self.transport is None:
             pending.waiter.set_exception(ConnectionLostError(_UNANSWERED))
             return pending
+        pending.timer = self.loop.call_at(deadline, _expire, waiter)
         self._queue.append(pending)
         self.transport.write(data)
         return pending
@@ -204,6 +210,13 @@ class _Connection(asyncio.Protocol):
                 _resolve(pending.waiter, ConnectionLostError(_UNANSWERED))
 
 
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    """The attempt's deadline passed: its wait ends with TimeoutError (it aborts the
+    connection, which drops the request from the queue)."""
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
 def _resolve(waiter: asyncio.Future[bool], result: bool | BaseException) -> None:
     """Settle ``waiter`` unless its attempt is already gone (cancelled)."""
     if waiter.done():
@@ -220,6 +233,7 @@ class _Engine:
     def __init__(self, env: AttemptEnv, pool: Pool[_Connection]) -> None:
         self.env = env
         self.pool = pool
+        self.loop = asyncio.get_running_loop()
 
     async def connect(self, request: Request) -> _Connection:
         target = request.target
@@ -246,33 +260,40 @@ class _Engine:
         held = True  # this attempt holds a pool slot (conn None) or a use of conn
         connected = False
         resent = False
+        loop = self.loop
         try:
             try:
-                async with asyncio.timeout(env.timeout):
-                    data = exchange.request_bytes("HTTP/1.1")
-                    while True:
-                        if conn is None:
-                            conn = await asyncio.wait_for(self.connect(request), connect_limit)
-                            pool.opened(key, conn)
-                        connected = True
-                        pending = conn.send(exchange, data)
-                        try:
-                            reusable = await pending.waiter
-                            break
-                        except (ConnectionLostError, ConnectionError):
-                            if not pending.resendable or resent or pending.received:
-                                raise
-                        # Unanswered (stale keep-alive connection, or queued behind a response
-                        # that closed it): send again elsewhere. Not an attempt: nothing answered.
-                        resent = True
-                        connected = held = False
-                        if pending.behind and not pending.orderly:
-                            pool.stop_sharing(key)  # this host does not pipeline reliably
-                        pool.release(key, conn, False)
-                        exchange.discard()
-                        exchange = _Exchange(exchange.request, env.out, env.max_size)
-                        conn = await pool.acquire(key, fresh=True)
-                        held = True
+                # --timeout: one deadline for connect, send and response; the waits below end
+                # at it (a timer per request, not an asyncio.timeout: a third of the cost).
+                deadline = loop.time() + env.timeout
+                data = exchange.request_bytes("HTTP/1.1")
+                while True:
+                    if conn is None:
+                        limit = min(connect_limit, deadline - loop.time())
+                        conn = await asyncio.wait_for(self.connect(request), limit)
+                        pool.opened(key, conn)
+                    connected = True
+                    pending = conn.send(exchange, data, deadline)
+                    try:
+                        reusable = await pending.waiter
+                        break
+                    except (ConnectionLostError, ConnectionError):
+                        if not pending.resendable or resent or pending.received:
+                            raise
+                    finally:
+                        if pending.timer is not None:
+                            pending.timer.cancel()
+                    # Unanswered (stale keep-alive connection, or queued behind a response
+                    # that closed it): send again elsewhere. Not an attempt: nothing answered.
+                    resent = True
+                    connected = held = False
+                    if pending.behind and not pending.orderly:
+                        pool.stop_sharing(key)  # this host does not pipeline reliably
+                    pool.release(key, conn, False)
+                    exchange.discard()
+                    exchange = _Exchange(exchange.request, env.out, env.max_size)
+                    conn = await pool.acquire(key, fresh=True)
+                    held = True
                 outcome = exchange.finish()
             except BaseException:
                 if conn is not None:

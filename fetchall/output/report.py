@@ -13,8 +13,10 @@ other malformed line.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Iterator
+from json.encoder import encode_basestring as _quote
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -72,11 +74,14 @@ class ReportWriter:
 
     def write(self, result: Result) -> None:
         """Append one result row (flushed within `FLUSH_EVERY` seconds)."""
-        self.write_row(result.to_dict())
+        line = row_line(result)
+        self._write_line(_ENCODER.encode(result.to_dict()) if line is None else line)
 
     def write_row(self, row: dict[str, Any]) -> None:
         """Append an already-built row (e.g. one carried over by ``--resume``)."""
-        line = _ENCODER.encode(row)
+        self._write_line(_ENCODER.encode(row))
+
+    def _write_line(self, line: str) -> None:
         if line.isascii():
             self.size += len(line) + 1
         else:
@@ -140,6 +145,55 @@ class ReportWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def row_line(r: Result) -> str | None:
+    """The row of ``r`` as one JSON text, exactly as the encoder writes ``r.to_dict()``, from a
+    template (a quarter of the encoder's cost); None when a field is not of its plain documented
+    type (a subclass, a float that is not finite...), and the encoder is used instead."""
+    s, n, u = _text, _count, _maybe_count
+    try:
+        if type(r.ok) is not bool or type(r.unchanged) is not bool:
+            return None
+        elapsed = r.elapsed_ms
+        if type(elapsed) is not float or not math.isfinite(elapsed):
+            return None
+        line = (
+            f'{{"url": {s(r.url)}, "final_url": {s(r.final_url)}, '
+            f'"ok": {"true" if r.ok else "false"}, "status": {u(r.status)}, '
+            f'"error_type": {s(r.error_type)}, "error": {s(r.error)}, "path": {s(r.path)}, '
+            f'"bytes": {n(r.bytes)}, "content_type": {s(r.content_type)}, '
+            f'"attempts": {n(r.attempts)}, "redirects": {n(r.redirects)}, '
+            f'"elapsed_ms": {float.__repr__(elapsed)}, "engine": {s(r.engine)}, '
+            f'"unchanged": {"true" if r.unchanged else "false"}'
+        )
+        if r.depth is not None:
+            return f'{line}, "depth": {n(r.depth)}, "parent": {s(r.parent)}}}'
+        return line + "}"
+    except _NotPlain:
+        return None
+
+
+class _NotPlain(Exception):
+    """A value the template does not write (the encoder does)."""
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return "null"
+    if type(value) is not str:
+        raise _NotPlain
+    return _quote(value)
+
+
+def _count(value: object) -> str:
+    if type(value) is not int:
+        raise _NotPlain
+    return int.__repr__(value)
+
+
+def _maybe_count(value: object) -> str:
+    return "null" if value is None else _count(value)
 
 
 def read_report(path: str | Path) -> Iterator[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """Temporary body files and their atomic commit into the output directory.
 
-Strategy: each body streams into ``ROOT/.fetchall-tmp/<pid>-<counter>-<random>.part`` (created
+Strategy: each body streams into ``ROOT/.fetchall-tmp/<pid>-<counter>-<token>.part`` (created
 with O_EXCL) and is moved into place with one ``os.replace`` only when complete, so a final path
 never holds a partial body. Before the rename every existing component of the destination is
 ``lstat``-ed (never followed): a symlink anywhere, a regular file where a directory is needed, a
@@ -188,7 +188,6 @@ class OutputDir:
     def _init_process_state(self) -> None:
         self._claims = DigestMap()  # path digest -> key digest; flat memory (digests.py)
         self._dirs: dict[int, bool] = {}  # path digest -> created by this process (see module doc)
-        self._counter = itertools.count(1)
         self._lock = threading.Lock()
         self._tmp_ready_pid = 0
 
@@ -211,8 +210,8 @@ class OutputDir:
 
     def new_temp(self) -> BodyFile:
         """A new, empty temporary file under ``ROOT/.fetchall-tmp``; raises `OutputError`."""
-        pid = os.getpid()
-        path = f"{self._tmp}/{pid}-{next(self._counter)}-{os.urandom(4).hex()}.part"
+        pid, token = _process_tag()
+        path = f"{self._tmp}/{pid}-{next(_COUNTER)}-{token}.part"
         try:
             if self._tmp_ready_pid != pid:
                 self._prepare_temp_dir()
@@ -366,6 +365,21 @@ class OutputDir:
             return
         with contextlib.suppress(OSError):
             os.rmdir(self._tmp)
+
+
+_COUNTER = itertools.count(1)  # process-wide: two OutputDirs on one root never share a name
+_TAG: list[tuple[int, str]] = []  # this process's (pid, random token); reset in a forked child
+os.register_at_fork(after_in_child=_TAG.clear)
+
+
+def _process_tag() -> tuple[int, str]:
+    """This process's pid and a random token, read once per process (not a ``getpid`` and a
+    ``getrandom`` per file): a temp name is ``pid-counter-token``, unique among the processes of
+    one machine by the pid and counter, and among machines sharing DIR (cluster workers) by the
+    token."""
+    if not _TAG:
+        _TAG.append((os.getpid(), os.urandom(4).hex()))
+    return _TAG[0]
 
 
 def _alive(pid: int) -> bool:
