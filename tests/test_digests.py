@@ -115,3 +115,41 @@ def test_sqlite_failure_keeps_entries_in_memory(
     assert m.spilled == 0 and all(k in m for k in range(20)) and not m.add(5)
     warnings = [r for r in caplog.records if "cannot spill" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_the_bloom_filter_keeps_new_keys_away_from_sqlite_and_grows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fetchall.digests, "BLOOM_MIN_BITS", 12)  # 256 keys, then it grows
+    m = DigestMap(limit=64)
+    stored = [hash(f"http://h/{n}") for n in range(5_000)]
+    for key in stored:
+        assert m.add(key)
+    assert m.spilled >= 4_900 and m._bloom.capacity >= m.spilled  # grown with the table
+    reads = 0
+    real_get = fetchall.digests._SpillTable.get
+
+    def counting_get(self: fetchall.digests._SpillTable, key: int) -> int | None:
+        nonlocal reads
+        reads += 1
+        return real_get(self, key)
+
+    monkeypatch.setattr(fetchall.digests._SpillTable, "get", counting_get)
+    assert all(key in m for key in stored)  # no false negative, after every rebuild
+    assert reads >= m.spilled
+    reads = 0
+    new = [hash(f"http://other/{n}") for n in range(5_000)]
+    assert not any(m.add(key) is False for key in new)  # all new
+    assert reads < 5_000 // 20  # the filter answered nearly all of them (about 0.5% pass)
+
+
+def test_an_unreadable_table_makes_the_filter_say_yes(caplog: pytest.LogCaptureFixture) -> None:
+    m = DigestMap(limit=4)
+    for key in range(8):
+        m[key] = key
+    assert m._db is not None
+    m._db._db.close()  # reading the table now fails (sqlite3.ProgrammingError)
+    with caplog.at_level(logging.WARNING, logger="fetchall"):
+        bloom = m._db.bloom(100)
+    assert "cannot read the spill database" in caplog.text
+    assert all(key in bloom for key in (-(2**63), -1, 0, 7, 12345, 2**63 - 1))
