@@ -180,3 +180,52 @@ def test_not_reused_when_the_user_asks_for_close(raw_server: RawServer, tmp_path
     assert raw_server.connections == 3
     assert all(b"Connection: close\r\n" in request for request in raw_server.requests)
     assert all(b"keep-alive" not in request for request in raw_server.requests)
+
+
+@pytest.mark.parametrize("pipeline", [1, 3])
+def test_bodies_read_through_the_shared_read_buffer_arrive_intact(
+    tmp_path: Path, pipeline: int
+) -> None:
+    """Every connection reads into the run's one buffer and plain bodies go on as views of it:
+    distinct random bodies, several reads each, framed by length or by EOF, mixed with small
+    ones on reused (and pipelined) connections, must each be saved byte for byte."""
+    import os
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    bodies = {f"/len/{i}": os.urandom(200_000 + i * 65_537) for i in range(8)}
+    bodies.update({f"/eof/{i}": os.urandom(300_000 + i) for i in range(3)})
+    bodies.update({f"/small/{i}": os.urandom(100 + i) for i in range(30)})
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive; pipelined requests are read in turn
+
+        def do_GET(self) -> None:
+            body = bodies[self.path]
+            self.send_response(200)
+            if self.path.startswith("/eof/"):  # read until close
+                self.close_connection = True
+                self.send_header("Connection", "close")
+            else:
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        urls = [base + path for path in bodies]
+        run = fetch(ENGINE, urls, tmp_path, concurrency=6, per_host=6, pipeline=pipeline)
+    finally:
+        server.shutdown()
+        server.server_close()
+    for path, body in bodies.items():
+        result = run.by_url(base + path)
+        assert result.ok, result
+        assert run.saved(result) == body, path

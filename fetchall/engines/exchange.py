@@ -37,6 +37,7 @@ class Exchange:
         "http_version",
         "max_size",
         "outcome",
+        "plain",
         "request",
         "truncate",
     )
@@ -49,6 +50,7 @@ class Exchange:
         self.done = False
         self.full = False  # a truncating exchange has all the body it keeps
         self.http_version = ""  # of the final head, once `feed` has seen it
+        self.plain = False  # a 2xx body without Content-Encoding
         self._out = out
         self._parser: ResponseParser | None = None
         self._decoder: BodyDecoder | None = None
@@ -59,7 +61,14 @@ class Exchange:
         req = self.request
         return encode_request(req.method, req.target.target, req.headers, version)
 
-    def feed(self, data: bytes) -> bool:
+    def takes_views(self) -> bool:
+        """Whether `feed` may be given a memoryview the caller reuses afterwards: inside a
+        plain body framed by length or EOF, where every byte is only sliced and written (or
+        copied) before `feed` returns (chunked framing and decoders keep pieces: not there)."""
+        parser = self._parser
+        return self.plain and not self.full and parser is not None and parser.in_plain_body
+
+    def feed(self, data: bytes | memoryview) -> bool:
         """Feed raw response bytes (``b""`` = EOF). True once no more bytes are needed."""
         if self._parser is None:
             self._parser = ResponseParser(method=self.request.method)
@@ -87,7 +96,9 @@ class Exchange:
         if not 200 <= status < 300:
             self.done = True
             return False
-        self._decoder = make_decoder(headers.get("content-encoding"))
+        encoding = headers.get("content-encoding")
+        self._decoder = make_decoder(encoding)
+        self.plain = encoding is None
         if (
             self.max_size is not None
             and not self.truncate

@@ -46,7 +46,7 @@ from typing import cast
 
 from fetchall.engines.aio import run_jobs, run_loop
 from fetchall.engines.base import AttemptEnv, RunContext
-from fetchall.engines.exchange import Exchange
+from fetchall.engines.exchange import READ_SIZE, Exchange
 from fetchall.engines.pool import Key, Pool
 from fetchall.engines.translate import translate_exception
 from fetchall.errors import ConnectionLostError
@@ -106,11 +106,17 @@ class _Pending:
         self.orderly = False  # unanswered because the response before it ended the connection
 
 
-class _Connection(asyncio.Protocol):
-    """One TCP (or TLS) connection; feeds its requests' exchanges in order."""
+class _Connection(asyncio.BufferedProtocol):
+    """One TCP (or TLS) connection; feeds its requests' exchanges in order.
 
-    def __init__(self) -> None:
+    A buffered protocol: the loop reads into ``buffer``, the run's one read buffer (shared by
+    every connection: each read is fed on at once, before the next one). Body bytes go on as
+    views of it, head bytes as a copy (see `Exchange.takes_views`): a large body costs no
+    allocation per read."""
+
+    def __init__(self, buffer: memoryview) -> None:
         self.loop = asyncio.get_running_loop()  # once: each call costs a getpid() on 3.11
+        self._buffer = buffer
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.pipelinable = False  # answered a reusable response (pool.PooledConnection)
@@ -133,7 +139,18 @@ class _Connection(asyncio.Protocol):
         self.transport.write(data)
         return pending
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        queue = self._queue
+        if queue and queue[0].exchange.takes_views():
+            self.data_received(self._buffer[:nbytes])  # no view outlives this call
+        else:
+            self.data_received(self._buffer[:nbytes].tobytes())
+
+    def data_received(self, data: bytes | memoryview) -> None:
+        """Feed received bytes to the waiting exchanges, in order."""
         queue = self._queue
         while data:
             if not queue:  # unsolicited bytes (idle, or after the last response)
@@ -234,12 +251,14 @@ class _Engine:
         self.env = env
         self.pool = pool
         self.loop = asyncio.get_running_loop()
+        buffer = memoryview(bytearray(READ_SIZE))  # the run's one read buffer (see _Connection)
+        self.new_connection = lambda: _Connection(buffer)
 
     async def connect(self, request: Request) -> _Connection:
         target = request.target
         loop = asyncio.get_running_loop()
         _, conn = await loop.create_connection(
-            _Connection,
+            self.new_connection,
             target.host,
             target.port,
             ssl=self.env.ssl_context() if target.tls else None,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TypeAlias, cast
 
 from fetchall.errors import ConnectionLostError, ProtocolError
 from fetchall.http.fields import parse_fields, parse_section, short
@@ -159,6 +159,12 @@ class ResponseParser:
         return self._expected
 
     @property
+    def in_plain_body(self) -> bool:
+        """Whether the next bytes are body framed by Content-Length or EOF: `feed` then only
+        slices them (a memoryview stays a view; nothing is kept past the call)."""
+        return self._state == _LENGTH or self._state == _UNTIL_EOF
+
+    @property
     def done(self) -> bool:
         """Whether `End` has been emitted."""
         return self._state == _DONE
@@ -169,7 +175,7 @@ class ResponseParser:
         trailing, self._trailing = self._trailing, b""
         return trailing
 
-    def feed(self, data: bytes) -> list[Event]:
+    def feed(self, data: bytes | memoryview) -> list[Event]:
         """Parse ``data`` (``b""`` means EOF) and return the events it completes."""
         state = self._state
         if state == _DONE:
@@ -181,7 +187,9 @@ class ResponseParser:
             if not data:
                 return self._eof()
             self._received = True
-            return self._run(data)
+            # A memoryview only comes in a plain body (`in_plain_body`: the caller checks),
+            # where it is only sliced; `Data` then holds a view valid until `feed` returns.
+            return self._run(cast(bytes, data))
         except (ProtocolError, ConnectionLostError):
             self._state = _FAILED
             raise
@@ -212,7 +220,7 @@ class ResponseParser:
                 pos = self._trailers(data, pos)
             else:  # _DONE
                 self.trailing_bytes += n - pos
-                self._trailing = data[pos:]
+                self._trailing = bytes(data[pos:])  # kept: a copy, never a view
                 break
         if body:
             events.append(Data(body[0] if len(body) == 1 else b"".join(body)))
