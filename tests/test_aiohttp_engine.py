@@ -13,6 +13,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aioresponses import aioresponses
+from fetchrun import fetch
+from rawserver import RawServer
 
 from fetchall.engines.aiohttp import aiohttp_attempt
 from fetchall.engines.base import AttemptEnv
@@ -62,3 +64,25 @@ def test_payload_reset_is_connection_lost(tmp_path: Path) -> None:
     error.__cause__ = ConnectionResetError(104, "Connection reset by peer")
     outcome = attempt(tmp_path, exception=error)
     assert outcome.error is not None and outcome.error.error_type == "connection_lost"
+
+
+def test_stale_pooled_connection_is_resent_once_and_only_once(
+    raw_server: RawServer, tmp_path: Path
+) -> None:
+    """A request sent on a pooled connection the server had closed is sent once more on a new
+    connection, not counted as an attempt (the reuse is noted by `FramedConnector`); a fresh
+    connection is never resent."""
+    from test_keepalive import OK_11, _stale_then
+
+    paths: list[str] = []
+    raw_server.route("*", _stale_then(OK_11, paths))
+    urls = [raw_server.url("/a"), raw_server.url("/b")]
+    run = fetch("aiohttp", urls, tmp_path / "one", concurrency=1, retries=3)
+    assert [(r.ok, r.attempts) for r in run.results] == [(True, 1), (True, 1)], run.results
+    assert paths == ["/a", "/b", "/b"]  # /b: once on the stale connection, once resent
+    raw_server.reset_stats()
+    raw_server.route("*", _stale_then(None))
+    run = fetch("aiohttp", urls, tmp_path / "two", concurrency=1)
+    second = run.by_url(urls[1])
+    assert second.error_type == "connection_lost" and second.attempts == 1, second
+    assert raw_server.connections == 2  # the stale one and one fresh: no second resend

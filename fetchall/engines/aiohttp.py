@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from types import SimpleNamespace
 
 import aiohttp
 from yarl import URL
 
 from fetchall.engines.aio import run_jobs, run_loop
-from fetchall.engines.aiohttp_framing import FramedConnector
+from fetchall.engines.aiohttp_framing import CONNECTION_USE, ConnectionUse, FramedConnector
 from fetchall.engines.base import AttemptEnv, RunContext
 from fetchall.engines.exchange import READ_SIZE, Exchange
 from fetchall.errors import (
@@ -59,7 +58,8 @@ async def aiohttp_attempt(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + env.timeout
     connected = False
-    trace = _ConnectionTrace()
+    trace = ConnectionUse()
+    CONNECTION_USE.set(trace)
     try:
         while True:
             timeout = aiohttp.ClientTimeout(
@@ -73,7 +73,6 @@ async def aiohttp_attempt(
                     headers=headers,
                     allow_redirects=False,
                     timeout=timeout,
-                    trace_request_ctx=trace,
                 ) as resp:
                     connected = True
                     raw = Headers(
@@ -108,33 +107,6 @@ def _yarl_url(target: Target) -> URL:
     return URL.build(
         scheme=base.scheme, authority=base.raw_authority, path=base.raw_path + "?", encoded=True
     )
-
-
-class _ConnectionTrace:
-    """Per-attempt trace context: was the request sent on a pooled (kept-alive) connection?"""
-
-    __slots__ = ("retried", "reused")
-
-    def __init__(self) -> None:
-        self.reused = False
-        self.retried = False
-
-
-async def _on_connection_reused(
-    session: aiohttp.ClientSession,
-    context: SimpleNamespace,
-    params: aiohttp.TraceConnectionReuseconnParams,
-) -> None:
-    trace = context.trace_request_ctx
-    if isinstance(trace, _ConnectionTrace):
-        trace.reused = True
-
-
-def _trace_config() -> aiohttp.TraceConfig:
-    """Tracing of pooled-connection reuse (see `aiohttp_attempt`)."""
-    config = aiohttp.TraceConfig()
-    config.on_connection_reuseconn.append(_on_connection_reused)
-    return config
 
 
 async def _read_body(resp: aiohttp.ClientResponse, exchange: Exchange) -> None:
@@ -226,7 +198,6 @@ class AiohttpEngine:
             max_field_size=MAX_FIELD_SIZE,
             max_headers=MAX_HEADERS,
             timeout=aiohttp.ClientTimeout(total=None),
-            trace_configs=[_trace_config()],
         ) as session:
             # aiohttp would silently resend a request whose connection failed, even a fresh
             # one: that retry is the shared policy's to decide (and count in `attempts`).

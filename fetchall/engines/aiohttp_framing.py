@@ -24,6 +24,7 @@ flow control and body streaming. The hook is aiohttp's protocol factory (`Framed
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
 from functools import partial
 from typing import Any
 
@@ -45,9 +46,11 @@ class FramedHandler(ResponseHandler):
         self._framer: ResponseParser | None = None  # the current request's parser
         self._error: FetchError | None = None  # the parser rejected the current response
         self._relayed = False  # the current response's head went to aiohttp
+        self.used = False  # a request was sent on this connection before
 
     def set_response_params(self, **kwargs: Any) -> None:
         """A request is about to be sent on this connection: frame its response afresh."""
+        self.used = True
         method = "HEAD" if kwargs.get("skip_payload") else "GET"
         self._framer = ResponseParser(method=method)
         self._error = None
@@ -137,12 +140,37 @@ def _canonical_head(head: Head, framer: ResponseParser) -> bytes:
     return b"\r\n".join(lines)
 
 
+class ConnectionUse:
+    """Whether the current attempt's request went out on a pooled (kept-alive) connection:
+    set by `FramedConnector.connect` for the attempt of the running task (`CONNECTION_USE`)."""
+
+    __slots__ = ("retried", "reused")
+
+    def __init__(self) -> None:
+        self.reused = False
+        self.retried = False
+
+
+CONNECTION_USE: ContextVar[ConnectionUse | None] = ContextVar("CONNECTION_USE", default=None)
+"""The running attempt's `ConnectionUse` (each job runs in its own task, so its own context).
+Cheaper than an aiohttp ``TraceConfig``, which adds coroutine calls to every request."""
+
+
 class FramedConnector(aiohttp.TCPConnector):
-    """A `aiohttp.TCPConnector` whose connections use `FramedHandler`."""
+    """A `aiohttp.TCPConnector` whose connections use `FramedHandler`, and which notes in
+    `CONNECTION_USE` whether a connection it hands out was used before."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._factory = partial(_new_handler, loop=self._loop)
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
+        """aiohttp's connect, noting a reused connection for the running attempt."""
+        conn = await super().connect(req, traces, timeout)
+        use = CONNECTION_USE.get()
+        if use is not None and getattr(conn.protocol, "used", False):
+            use.reused = True
+        return conn
 
 
 def _new_handler(loop: asyncio.AbstractEventLoop) -> ResponseHandler:

@@ -52,6 +52,8 @@ from fetchall.engines.translate import translate_exception
 from fetchall.errors import ConnectionLostError
 from fetchall.policy import Outcome, Request
 
+_HEAD_PART = 16 * 1024
+"""Bytes of a read copied for a response's head before looking whether the rest is plain body."""
 _UNANSWERED = "server closed the connection without sending a response"
 _CUT_SHORT = "connection closed while the response was arriving"
 
@@ -143,11 +145,20 @@ class _Connection(asyncio.BufferedProtocol):
         return self._buffer
 
     def buffer_updated(self, nbytes: int) -> None:
+        view = self._buffer[:nbytes]
         queue = self._queue
-        if queue and queue[0].exchange.takes_views():
-            self.data_received(self._buffer[:nbytes])  # no view outlives this call
-        else:
-            self.data_received(self._buffer[:nbytes].tobytes())
+        if not (queue and queue[0].exchange.takes_views()):
+            # A head (or chunked/encoded body) comes first: copy a small part for it, then
+            # look again: a large read is mostly body, which may go on as a view.
+            if nbytes <= _HEAD_PART:
+                self.data_received(view.tobytes())
+                return
+            self.data_received(view[:_HEAD_PART].tobytes())
+            view = view[_HEAD_PART:]
+            if not (queue and queue[0].exchange.takes_views()):
+                self.data_received(view.tobytes())
+                return
+        self.data_received(view)  # no view outlives this call
 
     def data_received(self, data: bytes | memoryview) -> None:
         """Feed received bytes to the waiting exchanges, in order."""
