@@ -70,7 +70,7 @@ async def run_jobs(ctx: RunContext, attempt: AsyncAttempt) -> None:
     try:
         while True:
             while (job := ctx.next_job()) is not None:
-                task = asyncio.create_task(run_one(job))
+                task = loop.create_task(run_one(job))  # not asyncio.create_task: no getpid()
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             if ctx.finished:

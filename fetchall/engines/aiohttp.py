@@ -73,6 +73,7 @@ async def aiohttp_attempt(
                     headers=headers,
                     allow_redirects=False,
                     timeout=timeout,
+                    ssl=env.ssl_context() if target.tls else True,  # made on the first https URL
                 ) as resp:
                     connected = True
                     raw = Headers(
@@ -188,7 +189,6 @@ class AiohttpEngine:
         connector = FramedConnector(
             limit=ctx.concurrency,
             limit_per_host=ctx.per_host,
-            ssl=env.ssl_context(),
         )
         async with aiohttp.ClientSession(
             connector=connector,
