@@ -91,10 +91,12 @@ def fetchall_clients(trees: dict[str, Path], engine: str, extra: list[str]) -> l
 
 def peers(small: bool) -> list[Client]:
     """curl, and for small files the floor."""
-    curl = Client("curl -Z --parallel-max 50", ["curl", "-Z", "--parallel-max", "50", "-s", "-S",
-                  "--remote-name-all", "--output-dir", "{out}", "-K", "{curl}"], {}, False)  # fmt: skip
-    floor = Client("floor.py --save temp --report -c 50", [PY, str(HERE / "floor.py"), "{list}",
-                   "{out}", "--save", "temp", "--report", "-c", "50"], {}, False)  # fmt: skip
+    curl_argv = ["curl", "-Z", "--parallel-max", "50", "-s", "-S", "--remote-name-all",
+                 "--output-dir", "{out}", "-K", "{curl}"]  # fmt: skip
+    floor_argv = [PY, str(HERE / "floor.py"), "{list}", "{out}", "--save", "temp", "--report",
+                  "-c", "50"]  # fmt: skip
+    curl = Client("curl -Z --parallel-max 50", curl_argv, {}, False)
+    floor = Client("floor.py --save temp --report -c 50", floor_argv, {}, False)
     return [curl, floor] if small else [curl]
 
 
