@@ -113,6 +113,10 @@ class Exchange:
     def on_data(self, data: bytes) -> None:
         """Decode, size-check and write a piece of body (nothing once `full`)."""
         assert self._decoder is not None and self._body is not None
+        if self.plain:  # no Content-Encoding: the bytes as they are, in one write
+            if not self.full:
+                self._write(data)
+            return
         for piece in self._decoder.decode(data):
             if self.full:
                 return

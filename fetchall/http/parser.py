@@ -34,7 +34,9 @@ MAX_CHUNK_LINE = 4096
 """Longest accepted chunk-size line (size plus extensions), in bytes."""
 
 
-@dataclass(frozen=True, slots=True)
+# Events are not frozen: a frozen dataclass sets each field through object.__setattr__, a
+# measurable part of a small response; nothing changes an event after the parser made it.
+@dataclass(slots=True)
 class Head:
     """The final response head. ``http_version`` is ``"HTTP/1.0"`` or ``"HTTP/1.1"``."""
 
@@ -44,7 +46,7 @@ class Head:
     headers: Headers
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Data:
     """A piece of (still content-encoded) body, in arrival order."""
 
@@ -56,6 +58,7 @@ class End:
     """The response is complete."""
 
 
+_END = End()  # one for all: it holds nothing
 Event: TypeAlias = Head | Data | End
 """What `ResponseParser.feed` returns: one `Head`, then `Data` pieces, then `End`."""
 
@@ -225,14 +228,14 @@ class ResponseParser:
         if body:
             events.append(Data(body[0] if len(body) == 1 else b"".join(body)))
         if self._state == _DONE:
-            events.append(End())
+            events.append(_END)
         return events
 
     def _eof(self) -> list[Event]:
         state = self._state
         if state == _UNTIL_EOF:
             self._state = _DONE
-            return [End()]
+            return [_END]
         if state == _HEAD:
             if not self._received:
                 raise ConnectionLostError("server closed the connection without sending a response")
