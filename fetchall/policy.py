@@ -19,7 +19,6 @@ import math
 import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 from fetchall.errors import FetchError, HTTPStatusError, RedirectError
@@ -131,7 +130,7 @@ class Final:
         return self.error is None and self.handoff is None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class PolicySettings:
     """The numbers the policy needs (taken from `FetchOptions` by the runner)."""
 
@@ -177,6 +176,26 @@ def build_request(
     With ``credentials=False`` (after a redirect to another origin) Authorization, Cookie and
     Proxy-Authorization from the user's headers are dropped.
     """
+    key = (target.host_header, credentials, settings)
+    headers = _HEADER_FIELDS.get(key)
+    if headers is None:
+        if len(_HEADER_FIELDS) >= _HEADER_FIELDS_MAX:
+            _HEADER_FIELDS.clear()
+        headers = _HEADER_FIELDS[key] = _header_fields(target.host_header, settings, credentials)
+    if conditional is not None and conditional.url == target.url:
+        headers += conditional.headers()
+    return Request(target=target, headers=headers, body_limit=settings.body_limit)
+
+
+_HEADER_FIELDS: dict[tuple[str, bool, PolicySettings], tuple[tuple[str, str], ...]] = {}
+"""`build_request`'s fields per (Host, credentials, settings): they depend on nothing else, and
+one tuple shared by every request to a host lets `encode_request` reuse its encoded bytes."""
+_HEADER_FIELDS_MAX = 4096
+
+
+def _header_fields(
+    host_header: str, settings: PolicySettings, credentials: bool
+) -> tuple[tuple[str, str], ...]:
     user = [
         (k, v)
         for k, v in settings.extra_headers
@@ -184,16 +203,13 @@ def build_request(
     ]
     overridden = {k.lower() for k, _ in user}
     defaults = [
-        ("Host", target.host_header),
+        ("Host", host_header),
         ("User-Agent", settings.user_agent),
         ("Accept", "*/*"),
         ("Accept-Encoding", settings.accept_encoding),
         ("Connection", settings.connection),
     ]
-    headers = [(k, v) for k, v in defaults if k.lower() not in overridden] + user
-    if conditional is not None and conditional.url == target.url:
-        headers += conditional.headers()
-    return Request(target=target, headers=tuple(headers), body_limit=settings.body_limit)
+    return tuple([(k, v) for k, v in defaults if k.lower() not in overridden] + user)
 
 
 def backoff_delay(retry_number: int, base: float, rng: random.Random) -> float:
@@ -211,6 +227,8 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
     value = value.strip()
     if value.isascii() and value.isdigit():  # not "²" or "３", which isdigit() accepts
         return float(value) if len(value) < 300 else math.inf
+    from email.utils import parsedate_to_datetime  # HTTP-dates are rare: not at start-up
+
     try:
         when: float = parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fetchall.errors import InvalidRequestError
 from fetchall.http.request import encode_request, quote_target, validate_header
@@ -99,3 +101,34 @@ def test_non_latin1_value_rejected() -> None:
 @pytest.mark.parametrize("value", ["", "plain", "tab\there", " spaced ", "\u00ff\u00e9", "a=b; c"])
 def test_good_header_values(value: str) -> None:
     validate_header("X-Good", value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.characters(codec=None), min_size=1, max_size=30))
+def test_quote_target_fast_path_equals_the_regex(target: str) -> None:
+    from fetchall.http.request import _TARGET_ESCAPE, _percent_encode
+
+    try:
+        expected = _TARGET_ESCAPE.sub(_percent_encode, target)
+    except UnicodeEncodeError:
+        with pytest.raises(InvalidRequestError):
+            quote_target(target)
+        return
+    assert quote_target(target) == expected
+
+
+def test_encoded_fields_are_cached_per_tuple_and_still_validated() -> None:
+    fields = (("Host", "h"), ("Accept", "*/*"))
+    first = encode_request("GET", "/a", fields, "HTTP/1.1")
+    again = encode_request("GET", "/b", fields, "HTTP/1.1")  # the cached section
+    assert first == b"GET /a HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n"
+    assert again == first.replace(b"/a", b"/b")
+    assert encode_request("GET", "/a", list(fields), "HTTP/1.1") == first  # a list: not cached
+    with pytest.raises(InvalidRequestError):
+        encode_request("GET", "/a", (("Bad Name", "x"),))
+    with pytest.raises(InvalidRequestError):
+        encode_request("GET", "/a", (("X", "a\r\nInjected: 1"),))
+    with pytest.raises(InvalidRequestError):
+        encode_request("G T", "/a", fields)  # the method is checked even with cached fields
+    with pytest.raises(InvalidRequestError):
+        encode_request("GET", "/a", fields, "HTTP/x")

@@ -16,11 +16,18 @@ from fetchall.errors import InvalidRequestError
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_TARGET_ESCAPE = re.compile(r"[\x00-\x20\x7f-\U0010ffff]+|%(?![0-9A-Fa-f]{2})")
+# Everything but visible ASCII (\x21-\x7e), or a "%" not starting "%XX". Written as a negated class:
+# the same set as [\x00-\x20\x7f-\U0010ffff], which takes 25 times longer to compile (2.5 ms).
+_TARGET_ESCAPE = re.compile(r"[^\x21-\x7e]+|%(?![0-9A-Fa-f]{2})")
 _VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
 _VALID_HEADERS: set[tuple[str, str]] = set()
 """Header fields that passed `validate_header` (most are the same on every request)."""
 _VALID_HEADERS_MAX = 1024
+_VALID_STARTS: set[tuple[str, str]] = set()
+"""(method, version) pairs that passed validation."""
+_ENCODED_FIELDS: dict[tuple[tuple[str, str], ...], bytes] = {}
+"""The encoded header section per header tuple: requests to one host share one tuple
+(`fetchall.policy.build_request`), so this is one dict lookup per request."""
 
 
 def _percent_encode(match: re.Match[str]) -> str:
@@ -35,6 +42,8 @@ def quote_target(target: str) -> str:
     """
     if not target:
         raise InvalidRequestError("empty request target")
+    if target.isascii() and target.isprintable() and " " not in target and "%" not in target:
+        return target  # nothing to encode: visible ASCII, no "%" (the common case)
     try:
         return _TARGET_ESCAPE.sub(_percent_encode, target)
     except UnicodeEncodeError:
@@ -67,11 +76,27 @@ def encode_request(
     Header names are emitted as given. Raises `InvalidRequestError` for a method that is not a
     token, a malformed version, an unencodable target or an unsafe header.
     """
-    if not _TOKEN.fullmatch(method):
-        raise InvalidRequestError(f"invalid HTTP method: {method[:60]!r}")
-    if not _VERSION.fullmatch(version):
-        raise InvalidRequestError(f"invalid HTTP version: {version[:20]!r}")
-    parts = [f"{method} {quote_target(target)} {version}\r\n"]
+    if (method, version) not in _VALID_STARTS:
+        if not _TOKEN.fullmatch(method):
+            raise InvalidRequestError(f"invalid HTTP method: {method[:60]!r}")
+        if not _VERSION.fullmatch(version):
+            raise InvalidRequestError(f"invalid HTTP version: {version[:20]!r}")
+        if len(_VALID_STARTS) < _VALID_HEADERS_MAX:
+            _VALID_STARTS.add((method, version))
+    cacheable = type(headers) is tuple
+    fields = _ENCODED_FIELDS.get(headers) if cacheable else None  # type: ignore[call-overload]
+    if fields is None:
+        fields = _encode_fields(headers)
+        if cacheable:
+            if len(_ENCODED_FIELDS) >= _VALID_HEADERS_MAX:
+                _ENCODED_FIELDS.clear()
+            _ENCODED_FIELDS[headers] = fields  # type: ignore[index]
+    return f"{method} {quote_target(target)} {version}\r\n".encode("latin-1") + fields
+
+
+def _encode_fields(headers: Sequence[tuple[str, str]]) -> bytes:
+    """The validated header section of a request, blank line included."""
+    parts = []
     valid = _VALID_HEADERS
     for field in headers:
         if field not in valid:
