@@ -9,8 +9,6 @@ time, with a `Response` whose body stays on disk until the callback asks for it.
 
 from __future__ import annotations
 
-import json
-import runpy
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -114,6 +112,8 @@ class Response:
 
     def json(self) -> Any:
         """The body parsed as JSON."""
+        import json
+
         return json.loads(self.read())
 
     def enqueue(self, url: str) -> None:
@@ -283,6 +283,8 @@ def load_callbacks_file(path: str | Path) -> CallbackRegistry:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"--callbacks: no such file: {path}")
+    import runpy  # only --callbacks needs it: not at start-up
+
     registry = CallbackRegistry()
     with collecting_into(registry):
         try:

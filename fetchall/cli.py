@@ -3,13 +3,17 @@ is done by `fetchall.api.fetch_all`.
 
 Strategy: ``fetchall FILE...`` means ``fetchall fetch FILE...`` (a first argument that is not a
 command name gets ``fetch`` put before it). The command runs in non-standalone mode so every usage
-error becomes one line on stderr and exit status 2; Ctrl-C and SIGTERM give 130.
+error becomes one line on stderr and exit status 2; Ctrl-C and SIGTERM give 130. Start-up is kept
+short: option values skip pydantic (`fetchall.cli_types`), and when the arguments name a command,
+only that command's click object is built (``fetchall``, ``--help`` and completion get them all).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
+import os
 import signal
 import sys
 from pathlib import Path
@@ -17,9 +21,12 @@ from types import FrameType
 from typing import Annotated, NoReturn
 
 import typer
+from typer._click import Command
 
-from fetchall import __version__
+from fetchall import __version__, cli_types
 from fetchall.errors import UsageError
+
+cli_types.install()  # plain option values without pydantic (about 0.1 s of CPU per run)
 
 app = typer.Typer(
     name="fetchall",
@@ -124,6 +131,10 @@ def fetch(
     ] = None,
     no_state: Annotated[
         bool, typer.Option("--no-state", help="Keep no state (nothing can be resumed).")
+    ] = False,
+    sha256: Annotated[
+        bool,
+        typer.Option("--sha256", help="Keep each saved body's SHA-256 in the state store."),
     ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress and no summary.")
@@ -337,6 +348,11 @@ def _check_seconds(name: str, value: float) -> None:
         raise UsageError(f"--{name} must be a finite number >= 0, got {value}")
 
 
+IN_PROGRAM = False
+"""Whether the commands run in the ``fetchall`` program's own process (set by `main`; not when
+they are invoked in a test's or an embedding program's process)."""
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Console-script entry point."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -347,7 +363,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
         args.insert(0, "fetch")
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     _log_warnings_to_stderr()
-    command = typer.main.get_command(app)
+    global IN_PROGRAM
+    IN_PROGRAM = True  # this process is the program's own (see cli_run)
+    command = _click_command(args[0] if args else None)
     try:
         code = command.main(args, prog_name="fetchall", standalone_mode=False)
     except UsageError as exc:
@@ -359,6 +377,26 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except (KeyboardInterrupt, typer.Abort):
         _fail("interrupted", EXIT_INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_command(name: str | None) -> Command:
+    """The click group to run ``name`` with: the whole app (what `typer.main.get_command`
+    builds), or, for a command ``name``, a group of that command alone (with the same group
+    options), which costs about a third: the other commands' parameters are not built. Shell
+    completion reads its words from the environment, not ``argv``: it always gets the whole app.
+    """
+    if name not in COMMANDS or "_FETCHALL_COMPLETE" in os.environ:
+        return typer.main.get_command(app)
+    alone = copy.copy(app)
+    alone.registered_commands = [
+        info
+        for info in app.registered_commands
+        if info.callback is not None
+        and (info.name or typer.main.get_command_name(info.callback.__name__)) == name
+    ]
+    group = typer.main.get_group(alone)
+    group.params.extend(typer.main.get_install_completion_arguments())  # as get_command does
+    return group
 
 
 def _log_warnings_to_stderr() -> None:

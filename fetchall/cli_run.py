@@ -19,7 +19,7 @@ from fetchall.progress import ProgressView, print_summary
 _DIRECT = (
     "engine", "out", "report", "concurrency", "per_host", "timeout", "connect_timeout",
     "retries", "retry_backoff", "retry_after_cap", "max_redirects", "robots", "insecure",
-    "cacert", "resume", "pipeline", "fresh", "refresh", "retry_failed", "state",
+    "cacert", "resume", "pipeline", "fresh", "refresh", "retry_failed", "state", "sha256",
 )  # fmt: skip
 
 
@@ -40,9 +40,15 @@ def settings_of(params: dict[str, Any]) -> dict[str, Any]:
 def _freeze_startup_objects(engine: str) -> None:
     """Import the engine's module, then move every object made so far (modules, classes, the
     CLI's) out of the garbage collector's reach (`gc.freeze`): the collections a long run
-    makes then scan only what the run itself creates. This process is the CLI's own, so no
-    caller's objects are frozen; the API never does this."""
+    makes then scan only what the run itself creates. Only in the program's own process
+    (`fetchall.cli.IN_PROGRAM`: a test's or an embedding program's objects are not ours to
+    freeze); the API never does this."""
     from importlib import import_module
+
+    from fetchall import cli
+
+    if not cli.IN_PROGRAM:
+        return
 
     from fetchall.engines import ENGINES
 

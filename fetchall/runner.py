@@ -85,7 +85,7 @@ class Runner:
         self.concurrency = opts.concurrency
         self.per_host = opts.per_host
         self.pipeline = opts.pipeline
-        self.out = OutputDir(opts.out, digest=opts.use_state)
+        self.out = OutputDir(opts.out, digest=opts.use_state and opts.sha256)
         self.env = AttemptEnv(
             out=self.out, timeout=opts.timeout, connect_timeout=opts.connect_timeout,
             max_size=opts.max_size, insecure=opts.insecure, cacert=opts.cacert,

@@ -40,7 +40,7 @@ def _table_options(page: Path, header: str) -> set[str]:
         if not line.startswith("|"):
             break
         first = line.split("|")[1]
-        names.update(re.findall(r"(--[a-z][a-z-]*)", first))
+        names.update(re.findall(r"(--[a-z][a-z0-9-]*)", first))
     return names
 
 
