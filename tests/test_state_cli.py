@@ -190,9 +190,15 @@ def test_a_second_run_on_the_same_dir_is_refused(server: ServerThread, tmp_path:
             time.sleep(0.05)
         line = one_line_error(cli(str(tmp_path / "urls.txt"), "-o", str(out), "-q"))
         assert "another fetchall run" in line and str(first.pid) in line
-        reading = cli("status", str(out), "--json")
-        assert reading.returncode == 0, reading.stderr
-        status = json.loads(reading.stdout)
+        # The store commits every 0.5 s: poll until the import is visible (bounded).
+        deadline = time.monotonic() + 10
+        while True:
+            reading = cli("status", str(out), "--json")
+            assert reading.returncode == 0, reading.stderr
+            status = json.loads(reading.stdout)
+            if status["states"]["queued"] == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert status["running"] is True and status["states"]["queued"] == 1
     finally:
         first.send_signal(signal.SIGINT)
