@@ -266,8 +266,10 @@ def test_interrupt_mid_body_leaves_no_worker_and_no_temp_file(
     temp_dir = out / ".fetchall-tmp"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not (
-        temp_dir.is_dir() and len(list(temp_dir.iterdir())) == len(stalled)
-    ):  # every stalled body is being streamed into its temp file
+        temp_dir.is_dir()
+        and len(list(temp_dir.iterdir())) == len(stalled)
+        and any(out.rglob("done"))
+    ):  # every stalled body is being streamed into its temp file, and /done was saved
         time.sleep(0.05)
     assert len(list(temp_dir.iterdir())) == len(stalled)
     proc.send_signal(signal.SIGINT)
