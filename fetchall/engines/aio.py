@@ -15,7 +15,7 @@ import os
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from fetchall.engines.base import Job, PlanGen, RunContext, advance, delay_until
+from fetchall.engines.base import Job, RunContext, advance, delay_until
 from fetchall.policy import Attempt, Final, Outcome, Request
 
 AsyncAttempt = Callable[[Request], Awaitable[Outcome]]
@@ -37,18 +37,6 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
         runner.run(main)
 
 
-async def drive_async(plan: PlanGen, attempt: AsyncAttempt) -> Final:
-    """Drive a policy generator with ``await``."""
-    step = advance(plan, None)
-    while not isinstance(step, Final):
-        if isinstance(step, Attempt):
-            step = advance(plan, await attempt(step.request))
-        else:
-            await asyncio.sleep(step.seconds)
-            step = advance(plan, None)
-    return step
-
-
 async def run_jobs(ctx: RunContext, attempt: AsyncAttempt) -> None:
     """Run every job of ``ctx`` concurrently within the limiter's bounds."""
     wake = asyncio.Event()
@@ -57,8 +45,15 @@ async def run_jobs(ctx: RunContext, attempt: AsyncAttempt) -> None:
 
     async def run_one(job: Job) -> None:
         try:
-            final = await drive_async(job.plan, attempt)
-            ctx.complete(job, final)
+            plan = job.plan
+            step = advance(plan, None)  # the plan, driven with await
+            while not isinstance(step, Final):
+                if isinstance(step, Attempt):
+                    step = advance(plan, await attempt(step.request))
+                else:
+                    await asyncio.sleep(step.seconds)
+                    step = advance(plan, None)
+            ctx.complete(job, step)
         except (Exception, KeyboardInterrupt) as exc:
             # a bug, not a fetch failure, or a listener stopping the run as Ctrl-C would:
             # raised in the coordinator (a task keeping it would log "never retrieved")

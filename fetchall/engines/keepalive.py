@@ -72,10 +72,7 @@ class _Exchange(Exchange):
             return False
         if parser.framing == "eof":
             return False
-        sent = [
-            v for k, v in self.request.headers if k == "Connection" or k.lower() == "connection"
-        ]
-        if sent != ["keep-alive"] and "close" in _tokens(sent):
+        if _asks_to_close(self.request.headers):
             return False
         value = self.outcome.headers.get("connection")
         if value is None:  # the usual case: nothing to split
@@ -84,6 +81,22 @@ class _Exchange(Exchange):
         return "close" not in received and (
             self.http_version == "HTTP/1.1" or "keep-alive" in received
         )
+
+
+_ASKS_TO_CLOSE: dict[tuple[tuple[str, str], ...], bool] = {}
+"""`_asks_to_close` per header tuple (requests to one host share theirs)."""
+
+
+def _asks_to_close(headers: tuple[tuple[str, str], ...]) -> bool:
+    """Whether the request's own ``Connection`` header says ``close``."""
+    asks = _ASKS_TO_CLOSE.get(headers)
+    if asks is None:
+        sent = [v for k, v in headers if k.lower() == "connection"]
+        asks = sent != ["keep-alive"] and "close" in _tokens(sent)
+        if len(_ASKS_TO_CLOSE) >= 1024:
+            _ASKS_TO_CLOSE.clear()
+        _ASKS_TO_CLOSE[headers] = asks
+    return asks
 
 
 def _tokens(values: Iterable[str]) -> set[str]:
