@@ -60,6 +60,7 @@ http {{
     sendfile on;
     tcp_nopush on;
     keepalive_timeout 65;
+    keepalive_requests 1000000;  # floor.py does not reconnect (the default is 1000)
     default_type application/octet-stream;
     client_body_temp_path {work}/tmp/body;
     proxy_temp_path {work}/tmp/proxy;
