@@ -66,6 +66,10 @@ MAX_TRIES = 8
 _O_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 FLUSH_AT = 64 * 1024
 """A body's pieces are gathered up to this many bytes before one ``os.write``."""
+WRITE_DIRECT_AT = 16 * 1024
+"""A piece this large is written at once (after what was gathered), not copied first: a large
+body arrives in reads of 16-64 KiB, and copying each into the gathering buffer cost more than
+the extra write calls (benchmarks/RESULTS.md, issue 14)."""
 _RESERVED_KEY = -1  # claim of reserved paths: no key's ``hash()`` (of a str) is ever -1
 
 
@@ -74,7 +78,8 @@ class BodyFile:
 
     Written with ``os.write`` on a raw descriptor (a ``BufferedWriter`` per body cost more than
     the writes themselves for small files); pieces smaller than `FLUSH_AT` are gathered first,
-    so a small body is one ``write`` and a trickle of tiny chunks is not one syscall each.
+    so a small body is one ``write`` and a trickle of tiny chunks is not one syscall each; a
+    piece of `WRITE_DIRECT_AT` bytes or more is written as it is.
     """
 
     __slots__ = ("_fd", "_hash", "_name", "_pending", "sha256", "size")
@@ -104,7 +109,10 @@ class BodyFile:
         self.size += len(data)
         if self._hash is not None:
             self._hash.update(data)
-        if not pending and len(data) >= FLUSH_AT:
+        if len(data) >= WRITE_DIRECT_AT:  # a large read: written as it is, no copy
+            if pending:
+                self._write_all(pending)
+                pending.clear()
             self._write_all(data)
             return
         pending += data
