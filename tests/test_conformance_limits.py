@@ -64,6 +64,18 @@ def test_https_with_cacert(
     assert run.saved(run.one()) == body_bytes(20000)
 
 
+def test_https_large_plain_bodies_arrive_intact(
+    engine: str, tls_server: ServerThread, ca_file: Path, tmp_path: Path
+) -> None:
+    """Plain bodies of many TLS records and reads (keepalive passes them on as views of its
+    one read buffer), several at once on one host."""
+    sizes = [700_001, 300_007, 1_000_003]
+    urls = [tls_server.url(f"/bytes/{n}") for n in sizes]
+    run = fetch(engine, urls, tmp_path, cacert=ca_file, concurrency=3, per_host=3)
+    for url, n in zip(urls, sizes, strict=True):
+        assert run.saved(run.by_url(url)) == body_bytes(n), url
+
+
 @pytest.fixture(scope="module")
 def wrong_name_server(tls_ca: trustme.CA) -> Iterator[ServerThread]:
     """An HTTPS server whose (trusted) certificate names another host."""
