@@ -189,7 +189,9 @@ def test_bodies_read_through_the_shared_read_buffer_arrive_intact(
     """Every connection reads into the run's one buffer and plain bodies go on as views of it:
     distinct random bodies, several reads each, framed by length or by EOF, mixed with small
     ones on reused (and pipelined) connections, must each be saved byte for byte."""
+    import contextlib
     import os
+    import socket
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -210,6 +212,16 @@ def test_bodies_read_through_the_shared_read_buffer_arrive_intact(
                 self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+            if self.close_connection:
+                # A lingering close, as nginx does: requests pipelined behind this one are
+                # read and dropped until the client closes, so the kernel sends a FIN after
+                # the body, not a reset that could cut it short.
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_WR)
+                self.connection.settimeout(10)
+                with contextlib.suppress(OSError):
+                    while self.rfile.read1(65536):  # bounded: ends at EOF or the timeout
+                        pass
 
         def log_message(self, format: str, *args: object) -> None:
             pass
