@@ -43,19 +43,16 @@ def _freeze_startup_objects(engine: str) -> None:
     makes then scan only what the run itself creates. Only in the program's own process
     (`fetchall.cli.IN_PROGRAM`: a test's or an embedding program's objects are not ours to
     freeze); the API never does this."""
-    from importlib import import_module
-
     from fetchall import cli
 
     if not cli.IN_PROGRAM:
         return
 
-    from fetchall.engines import ENGINES
+    from fetchall.engines import ENGINES, engine_module
 
-    info = ENGINES.get(engine)
-    if info is not None:
+    if engine in ENGINES:
         with contextlib.suppress(ImportError):  # a missing extra: the run says so itself
-            import_module(info.factory.partition(":")[0])
+            engine_module(engine)
     gc.freeze()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import import_module
+from types import ModuleType
 from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
@@ -108,8 +109,12 @@ ENGINES: dict[str, EngineInfo] = {
 }
 
 
+def engine_module(name: str) -> ModuleType:
+    """Import the module of the engine called ``name`` (a key of `ENGINES`)."""
+    return import_module(ENGINES[name].factory.partition(":")[0])
+
+
 def create_engine(name: str) -> Engine:
     """Instantiate the engine called ``name`` (a key of `ENGINES`)."""
-    module_name, _, class_name = ENGINES[name].factory.partition(":")
-    engine_class = getattr(import_module(module_name), class_name)
-    return cast("Engine", engine_class())
+    class_name = ENGINES[name].factory.partition(":")[2]
+    return cast("Engine", getattr(engine_module(name), class_name)())

@@ -99,11 +99,7 @@ class Exchange:
         encoding = headers.get("content-encoding")
         self._decoder = make_decoder(encoding)
         self.plain = encoding is None
-        if (
-            self.max_size is not None
-            and not self.truncate
-            and headers.get("content-encoding") is None
-        ):
+        if self.max_size is not None and not self.truncate and self.plain:
             length = headers.get("content-length")
             if length and length.isascii() and length.isdigit() and int(length) > self.max_size:
                 raise TooLargeError(f"body of {length} bytes exceeds --max-size {self.max_size}")

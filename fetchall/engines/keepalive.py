@@ -32,9 +32,9 @@ before it had ended the connection in order (``Connection: close``, or a non-2xx
 waiting for a pool slot is not part of it. It is one deadline: connects wait with
 ``asyncio.wait_for`` up to it, and a sent request's wait ends there by a loop timer. An attempt
 that ends early (timeout, Ctrl-C) aborts its connection, since a late response would be read as
-the next one. Errors are translated like the
-``asyncio`` engine's. Yields to the loop at: waiting for a pool slot, DNS (the loop's executor),
-connect, TLS handshake, waiting for the response, and `asyncio.sleep` for retry backoff.
+the next one. Errors are translated like the ``asyncio`` engine's. Yields to the loop at: waiting
+for a pool slot, DNS (the loop's executor), connect, TLS handshake, waiting for the response, and
+`asyncio.sleep` for retry backoff.
 """
 
 from __future__ import annotations
@@ -280,8 +280,7 @@ class _Engine:
 
     async def connect(self, request: Request) -> _Connection:
         target = request.target
-        loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(
+        _, conn = await self.loop.create_connection(
             self.new_connection,
             target.host,
             target.port,
