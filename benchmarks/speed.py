@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import nginx
-from versions import PY, ROOT, checkout
+from versions import PY, checkout, remove_worktree
 
 HERE = Path(__file__).resolve().parent
 FETCHALL = ["-c", "50", "--per-host", "50", "-q"]
@@ -210,8 +210,7 @@ def main() -> None:
         print(f"\nload at end {os.getloadavg()}")
     finally:
         for tree in trees.values():
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                           check=False)  # fmt: skip
+            remove_worktree(tree)
         shutil.rmtree(work, ignore_errors=True)
 
 

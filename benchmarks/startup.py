@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from versions import compile_tree  # benchmarks/ is on the path: this script's directory
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = str(ROOT / ".venv" / "bin" / "python")
 ENTRIES = {"script": [str(ROOT / ".venv" / "bin" / "fetchall")], "module": [PY, "-m", "fetchall"]}
@@ -43,18 +45,6 @@ def extract(ref: str, into: Path) -> Path:
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
-
-
-def compile_tree(tree: Path) -> None:
-    """Write the ``.pyc`` files of ``tree/fetchall`` and check that it is the one imported."""
-    subprocess.run([PY, "-m", "compileall", "-q", str(tree / "fetchall")], check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
-    probe = [PY, "-c", "import fetchall; print(fetchall.__file__)"]
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    found = subprocess.run(probe, env=env, cwd="/", capture_output=True, text=True,
-                           check=True).stdout.strip()  # fmt: skip
-    if not found.startswith(str(tree)):
-        raise SystemExit(f"{tree}: fetchall imported from {found}")
 
 
 def run_once(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:

@@ -32,15 +32,26 @@ def checkout(commit: str, into: Path) -> Path:
     """A compiled worktree of ``commit``; its path."""
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(into),
                     commit], check=True)  # fmt: skip
-    subprocess.run([PY, "-m", "compileall", "-q", str(into / "fetchall")], check=True,
+    compile_tree(into)
+    return into
+
+
+def compile_tree(tree: Path) -> None:
+    """Write the ``.pyc`` files of ``tree/fetchall`` and check that it is the one imported."""
+    subprocess.run([PY, "-m", "compileall", "-q", str(tree / "fetchall")], check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(into)}
+    env = {**os.environ, "PYTHONPATH": str(tree)}
     probe = [PY, "-c", "import fetchall; print(fetchall.__file__)"]
     found = subprocess.run(probe, env=env, cwd="/", capture_output=True, text=True,
                            check=True).stdout.strip()  # fmt: skip
-    if not found.startswith(str(into)):
-        raise SystemExit(f"{commit}: fetchall imported from {found}, not {into}")
-    return into
+    if not found.startswith(str(tree)):
+        raise SystemExit(f"{tree}: fetchall imported from {found}")
+
+
+def remove_worktree(tree: Path) -> None:
+    """Remove a worktree made by `checkout` (never fails: cleanup)."""
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                   check=False)  # fmt: skip
 
 
 def main() -> None:
@@ -97,8 +108,7 @@ def main() -> None:
     finally:
         os.environ.pop("PYTHONPATH", None)
         for tree in trees.values():
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                           check=False)  # fmt: skip
+            remove_worktree(tree)
         shutil.rmtree(work, ignore_errors=True)
 
 
