@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from fetchall.errors import BadURLError, RedirectError
@@ -47,18 +47,19 @@ class Target:
     host: str
     port: int
     target: str
+    host_key: str = field(default="", compare=False)
+    """``host:port`` (IPv6 bracketed): the key for per-host limits. Derived from ``host`` and
+    ``port`` (computed when not given): it is read several times per URL."""
+
+    def __post_init__(self) -> None:
+        if not self.host_key:
+            object.__setattr__(self, "host_key", _host_key(self.host, self.port))
 
     @property
     def host_header(self) -> str:
         """The ``Host`` header value: host (IPv6 bracketed) plus ``:port`` if not the default."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return host if self.port == DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"
-
-    @property
-    def host_key(self) -> str:
-        """``host:port`` (IPv6 bracketed): the key for per-host limits."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
 
     @property
     def tls(self) -> bool:
@@ -91,7 +92,12 @@ def parse_url(text: str) -> Target:
     target = _parse_target(text[end:])
     shown = f"[{host}]" if ":" in host else host
     netloc = shown if port == default_port else f"{shown}:{port}"
-    return Target(f"{scheme}://{netloc}{target}", scheme, host, port, target)
+    return Target(f"{scheme}://{netloc}{target}", scheme, host, port, target, f"{shown}:{port}")
+
+
+def _host_key(host: str, port: int) -> str:
+    """`Target.host_key` of ``host`` and ``port``."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def rebuild_target(url: str, host_key: str) -> Target:
@@ -102,7 +108,7 @@ def rebuild_target(url: str, host_key: str) -> Target:
     host, _, port = host_key.rpartition(":")
     if host.startswith("["):
         host = host[1:-1]
-    return Target(url, scheme, host, int(port), rest[slash:])
+    return Target(url, scheme, host, int(port), rest[slash:], host_key)
 
 
 def _show(text: str, limit: int = 100) -> str:
@@ -150,8 +156,23 @@ def _ipv6(inner: str) -> str:
         raise BadURLError(f"bad IPv6 literal {_show(inner)}") from None
 
 
+_HOSTNAMES: dict[str, str] = {}
+"""`_hostname` of the raw hosts seen lately (a list names few hosts, each many times)."""
+
+
 def _hostname(raw: str) -> str:
     """Validate a reg-name or IPv4 host; IDNA-encode international names; return it lower-case."""
+    host = _HOSTNAMES.get(raw)
+    if host is None:
+        host = _check_hostname(raw)
+        if len(_HOSTNAMES) >= 1024:
+            _HOSTNAMES.clear()
+        _HOSTNAMES[raw] = host
+    return host
+
+
+def _check_hostname(raw: str) -> str:
+    """`_hostname` without the cache (raises `BadURLError` for a bad host)."""
     host = raw
     if "%" in host:
         try:

@@ -20,6 +20,7 @@ from fetchall.urls import (
     Target,
     UrlLine,
     parse_url,
+    rebuild_target,
     resolve_redirect,
 )
 
@@ -152,6 +153,25 @@ def test_target_properties() -> None:
     assert (v6.host_header, v6.host_key, v6.scheme) == ("[::1]", "[::1]:443", "https")
     v6p = parse_url("http://[::1]:8080/")
     assert v6p.host_header == "[::1]:8080"
+
+
+def test_host_key_is_the_same_given_or_derived() -> None:
+    """`parse_url` and `rebuild_target` pass the host key in; a `Target` made without it
+    derives the same one; it takes no part in equality (it follows from host and port)."""
+    for url in ("http://a.test/", "https://a.test:8443/x", "http://[::1]:8080/", "https://[::1]/"):
+        parsed = parse_url(url)
+        bare = Target(parsed.url, parsed.scheme, parsed.host, parsed.port, parsed.target)
+        rebuilt = rebuild_target(parsed.url, parsed.host_key)
+        assert bare.host_key == parsed.host_key == rebuilt.host_key
+        assert bare == parsed == rebuilt and hash(bare) == hash(parsed)
+
+
+def test_a_bad_host_is_refused_every_time() -> None:
+    """Hosts are cached once validated; a bad one is never cached, so it fails again."""
+    for _ in range(3):
+        with pytest.raises(BadURLError, match="bad host"):
+            parse_url("http://exa mple.test/")
+    assert parse_url("http://EXAMPLE.test/").host == parse_url("http://example.test/").host
 
 
 def test_target_is_frozen() -> None:
