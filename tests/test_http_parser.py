@@ -584,6 +584,21 @@ def test_head_header_values() -> None:
     assert h.headers.get_all("Set-Cookie") == ["a=1", "b=2"]
 
 
+def test_headers_lookups_with_and_without_repeated_names() -> None:
+    headers = Headers([("A", "1"), ("B", "2"), ("a", "3"), ("C", "")])
+    assert headers.get("a") == "1, 3" and headers.get_all("A") == ["1", "3"]
+    assert headers.get("b") == "2" and headers.get_all("b") == ["2"]
+    assert headers.get("c") == "" and headers.get_all("c") == [""]
+    assert headers.get("d") is None and headers.get("d", "x") == "x" and headers.get_all("d") == []
+    assert "A" in headers and "d" not in headers and 1 not in headers
+    single = Headers([("Content-Type", "text/html")])
+    assert single.get("content-type") == "text/html" and "CONTENT-TYPE" in single
+    assert Headers().get("x") is None and "x" not in Headers()
+    values = headers.get_all("a")
+    values.append("changed")  # a copy: the headers are immutable
+    assert headers.get_all("a") == ["1", "3"]
+
+
 # --- property tests ---------------------------------------------------------------------------
 
 

@@ -1,8 +1,9 @@
 """An immutable, ordered, case-insensitive header list shared by the parser, engines and callbacks.
 
 Strategy: store ``(lowercase-name, value)`` pairs in arrival order; the first lookup builds a
-name -> values index (a response head is looked up half a dozen times on its way through the
-exchange, the policy and the report).
+name -> value index with one ``dict()`` call, lists only for the rare repeated name (a response
+head is looked up half a dozen times on its way through the exchange, the policy and the
+report).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ class Headers(Sequence[tuple[str, str]]):
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: tuple[tuple[str, str], ...] = tuple((k.lower(), v) for k, v in items)
-        self._index: dict[str, list[str]] | None = None
+        self._index: dict[str, str | list[str]] | None = None
 
     @classmethod
     def from_lowercase(cls, items: Iterable[tuple[str, str]]) -> Headers:
@@ -44,29 +45,41 @@ class Headers(Sequence[tuple[str, str]]):
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        return name.lower() in self._lookup()
+        return name.lower() in (self._index or self._lookup())
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The values of ``name`` joined with ``", "`` (RFC 9110 §5.3), or ``default``."""
-        values = self._lookup().get(name.lower())
-        if values is None:
-            return default
-        return values[0] if len(values) == 1 else ", ".join(values)
+        index = self._index
+        if index is None:
+            index = self._lookup()
+        value = index.get(name.lower(), default)
+        if value.__class__ is list:  # a repeated name
+            return ", ".join(value)
+        return value  # type: ignore[return-value]
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name`` in arrival order."""
-        return list(self._lookup().get(name.lower(), ()))
-
-    def _lookup(self) -> dict[str, list[str]]:
         index = self._index
         if index is None:
-            index = self._index = {}
-            for k, v in self._items:
-                values = index.get(k)
-                if values is None:
-                    index[k] = [v]
-                else:
-                    values.append(v)
+            index = self._lookup()
+        value = index.get(name.lower())
+        if value is None:
+            return []
+        return list(value) if value.__class__ is list else [value]  # type: ignore[list-item]
+
+    def _lookup(self) -> dict[str, str | list[str]]:
+        """name -> value, or -> every value (a list) for a name that occurs more than once."""
+        items = self._items
+        index: dict[str, str | list[str]] = dict(items)
+        if len(index) < len(items):  # repeated names: collect their values
+            for k, _ in items:
+                index[k] = []
+            for k, v in items:
+                index[k].append(v)  # type: ignore[union-attr]
+            for k, values in list(index.items()):
+                if len(values) == 1:
+                    index[k] = values[0]
+        self._index = index
         return index
 
     def to_dict(self) -> dict[str, str]:
