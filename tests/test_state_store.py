@@ -46,6 +46,49 @@ def test_duplicates_are_counted_not_inserted(tmp_path: Path) -> None:
     store.close()
 
 
+def test_ids_follow_the_input_and_skip_duplicates_in_one_batch(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "state.db")
+    first = store.add_urls([("http://a/1", "a1", "a:80"), ("http://a/2", "a2", "a:80")])
+    rows = [("http://a/3", "a3", "a:80"), ("http://a/1", "again", "a:80"),
+            ("http://a/3", "a3 again", "a:80"), ("http://a/4", "a4", "a:80")]  # fmt: skip
+    second = store.add_urls(rows)
+    assert first[0] is not None and first[1] == first[0] + 1
+    assert second[1] is None and second[2] is None  # held already, or earlier in this batch
+    assert second[0] is not None and second[3] is not None and first[1] < second[0] < second[3]
+    stored = dict(store._db.execute("SELECT url, id FROM urls"))
+    assert stored == {"http://a/1": first[0], "http://a/2": first[1], "http://a/3": second[0],
+                      "http://a/4": second[3]}  # fmt: skip
+    assert store.counts["queued"] == 4 and store.counts["duplicates"] == 2
+    store.close()
+
+
+def test_a_done_row_clears_what_an_earlier_failure_left(tmp_path: Path) -> None:
+    """The usual done row is written by a shorter statement: every column it does not bind is
+    still reset (a URL that failed, then succeeded with --retry-failed)."""
+    store = StateStore.open(tmp_path / "state.db")
+    [row_id] = store.add_urls([("http://a/1", "a1", "a:80")])
+    assert row_id is not None
+    store.record(Finished(row_id, FAILED, attempts=3, final_url="http://a/2", status=503,
+                          sha256="ab" * 32, error_type="http_status", error="HTTP 503",
+                          unchanged=True))  # fmt: skip
+    store.commit()
+    store.requeue([FAILED])
+    store.record(Finished(row_id, DONE, attempts=1, status=200, path="a/1", bytes=7,
+                          etag='"e"', last_modified="lm", content_type="text/plain",
+                          elapsed_ms=1.5, engine="keepalive"))  # fmt: skip
+    store.commit()
+    [row] = committed(
+        tmp_path / "state.db",
+        "SELECT state, attempts, redirects, final_url, status, path, bytes, sha256, etag, "
+        "last_modified, content_type, error_type, error, unchanged, elapsed_ms, engine, "
+        "finished IS NOT NULL FROM urls",
+    )
+    assert row == (DONE, 1, 0, None, 200, "a/1", 7, None, '"e"', "lm", "text/plain", None,
+                   None, 0, 1.5, "keepalive", 1)  # fmt: skip
+    assert store.counts["done"] == 1 and store.counts["failed"] == 0
+    store.close()
+
+
 def test_results_are_committed_in_batches(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     store = StateStore.open(path)

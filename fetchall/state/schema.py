@@ -69,6 +69,15 @@ UPDATE urls SET state = ?, attempts = ?, redirects = ?, final_url = ?, status = 
 WHERE id = ?
 """
 
+DONE_UPDATE = """
+UPDATE urls SET state = 1, attempts = ?, redirects = ?, final_url = NULL, status = ?, path = ?,
+    bytes = ?, sha256 = NULL, etag = ?, last_modified = ?, content_type = ?, error_type = NULL,
+    error = NULL, unchanged = 0, elapsed_ms = ?, engine = ?, finished = ?
+WHERE id = ?
+"""
+"""`RESULT_UPDATE` of the usual row: done, no redirect, no digest, no error, not a 304 (the
+empty columns as literals: fewer parameters to bind)."""
+
 ROW_COLUMNS = (
     "text, COALESCE(final_url, url), state, status, error_type, error, path, bytes, "
     "content_type, attempts, "

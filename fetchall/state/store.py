@@ -22,6 +22,8 @@ from pathlib import Path
 from fetchall.state.files import check_or_create, connect, lock, translate, why
 from fetchall.state.reads import PlanReads
 from fetchall.state.schema import (
+    DONE,
+    DONE_UPDATE,
     RESULT_UPDATE,
     ROW_COLUMNS,
     STATE_NAMES,
@@ -44,7 +46,8 @@ class StateStore(PlanReads):
         self.path = path
         self._db = db
         self._lock_fd = lock_fd
-        self._results: list[tuple[object, ...]] = []
+        self._results: list[tuple[object, ...]] = []  # RESULT_UPDATE parameters
+        self._done: list[tuple[object, ...]] = []  # DONE_UPDATE parameters
         self._dirty = False  # written since the last commit
         self._broken = False  # a write failed: close without committing
         self._last_commit = time.monotonic()
@@ -85,6 +88,7 @@ class StateStore(PlanReads):
             with contextlib.suppress(sqlite3.Error):
                 self._db.rollback()
             self._results.clear()
+            self._done.clear()
             self.close()
 
     def close(self) -> None:
@@ -127,6 +131,7 @@ class StateStore(PlanReads):
         self.counts.clear()
         self.meta = {k: v for k, v in self.meta.items() if k in ("format", "version")}
         self._results.clear()
+        self._done.clear()
 
     def requeue(self, states: Iterable[int]) -> int:
         """Put the URLs in ``states`` back in the queue (``--refresh``: done; ``--retry-failed``:
@@ -178,21 +183,26 @@ class StateStore(PlanReads):
         (a duplicate)."""
         db = self._db
         with self._writing():
+            # Each row gets its id here (after the highest one), so the new rows' ids are
+            # known without reading them back; a duplicate's insert does nothing, leaving a gap.
             (last,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM urls").fetchone()
+            first = last + 1
             if depth or parent is not None:
-                db.executemany(
-                    "INSERT INTO urls (url, text, host, depth, parent) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT (url) DO NOTHING",
-                    [(*row, depth, parent) for row in rows],
+                cursor = db.executemany(
+                    "INSERT INTO urls (id, url, text, host, depth, parent) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO NOTHING",
+                    [(first + i, *row, depth, parent) for i, row in enumerate(rows)],
                 )
             else:
-                db.executemany(
-                    "INSERT INTO urls (url, text, host) VALUES (?, ?, ?) "
+                cursor = db.executemany(
+                    "INSERT INTO urls (id, url, text, host) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (url) DO NOTHING",
-                    rows,
+                    [(first + i, *row) for i, row in enumerate(rows)],
                 )
-            new = dict(db.execute("SELECT url, id FROM urls WHERE id > ?", (last,)))
-        ids = [new.pop(url, None) for url, _, _ in rows]  # a URL twice in `rows`: once new
+            ids: list[int | None] = list(range(first, first + len(rows)))
+            if cursor.rowcount != len(rows):  # duplicates: which rows went in?
+                inserted = {i for (i,) in db.execute("SELECT id FROM urls WHERE id >= ?", (first,))}
+                ids = [i if i in inserted else None for i in ids]
         added = len(rows) - ids.count(None)
         self.counts["queued"] += added
         self.counts["duplicates"] += len(rows) - added
@@ -305,16 +315,28 @@ class StateStore(PlanReads):
 
     def record(self, done: Finished) -> None:
         """Record how a URL ended (committed with the next batch)."""
-        self._results.append(
-            (
-                done.state, done.attempts, done.redirects, done.final_url, done.status,
-                done.path, done.bytes,
-                bytes.fromhex(done.sha256) if done.sha256 else None,
-                done.etag, done.last_modified,
-                done.content_type, done.error_type, done.error, int(done.unchanged),
-                done.elapsed_ms, done.engine, time.time(), done.id,
-            )
-        )  # fmt: skip
+        if (
+            done.state == DONE and done.final_url is None and done.sha256 is None
+            and done.error_type is None and done.error is None and not done.unchanged
+        ):  # fmt: skip
+            self._done.append(
+                (
+                    done.attempts, done.redirects, done.status, done.path, done.bytes, done.etag,
+                    done.last_modified, done.content_type, done.elapsed_ms, done.engine,
+                    time.time(), done.id,
+                )
+            )  # fmt: skip
+        else:
+            self._results.append(
+                (
+                    done.state, done.attempts, done.redirects, done.final_url, done.status,
+                    done.path, done.bytes,
+                    bytes.fromhex(done.sha256) if done.sha256 else None,
+                    done.etag, done.last_modified,
+                    done.content_type, done.error_type, done.error, int(done.unchanged),
+                    done.elapsed_ms, done.engine, time.time(), done.id,
+                )
+            )  # fmt: skip
         counts = self.counts
         counts["queued"] -= 1
         counts[STATE_NAMES[done.state]] += 1
@@ -326,9 +348,11 @@ class StateStore(PlanReads):
     def commit_due(self) -> float | None:
         """When (monotonic) what was written must be committed: `BATCH_SECONDS` after the
         last commit (at once with `BATCH_ROWS` results waiting); None if nothing was."""
-        if len(self._results) >= BATCH_ROWS:
+        if len(self._results) + len(self._done) >= BATCH_ROWS:
             return self._last_commit
-        return self._last_commit + BATCH_SECONDS if self._dirty or self._results else None
+        if self._dirty or self._results or self._done:
+            return self._last_commit + BATCH_SECONDS
+        return None
 
     def commit(self, **meta: object) -> None:
         """Write the pending results, counts, a progress snapshot and ``meta``; commit."""
@@ -359,10 +383,12 @@ class StateStore(PlanReads):
 
     def _write_results(self) -> None:
         """Execute the buffered result updates (inside the open transaction)."""
-        if self._results:
+        if self._results or self._done:
             with self._writing():
                 self._db.executemany(RESULT_UPDATE, self._results)
+                self._db.executemany(DONE_UPDATE, self._done)
             self._results.clear()
+            self._done.clear()
 
     # ---- reading back ----
 
