@@ -105,8 +105,8 @@ def test_kill_9_then_resume_loses_nothing(
     proc = start(*args)
     time.sleep(random.Random(seed).uniform(0.3, 1.8))
     kill_9_run(proc)
-    proc.communicate(timeout=20)
-    assert proc.returncode == -signal.SIGKILL  # killed mid-run, not after it
+    output = proc.communicate(timeout=20)
+    assert proc.returncode == -signal.SIGKILL, output  # killed mid-run, not after it
     committed = done_in_state(out)
     server.stats.reset()
     resumed = cli(*args, "--resume", timeout=100)
