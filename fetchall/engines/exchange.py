@@ -97,8 +97,9 @@ class Exchange:
             self.done = True
             return False
         encoding = headers.get("content-encoding")
-        self._decoder = make_decoder(encoding)
         self.plain = encoding is None
+        if not self.plain:  # a plain body is written as it comes: no decoder
+            self._decoder = make_decoder(encoding)
         if self.max_size is not None and not self.truncate and self.plain:
             length = headers.get("content-length")
             if length and length.isascii() and length.isdigit() and int(length) > self.max_size:
@@ -108,11 +109,11 @@ class Exchange:
 
     def on_data(self, data: bytes) -> None:
         """Decode, size-check and write a piece of body (nothing once `full`)."""
-        assert self._decoder is not None and self._body is not None
         if self.plain:  # no Content-Encoding: the bytes as they are, in one write
             if not self.full:
                 self._write(data)
             return
+        assert self._decoder is not None
         for piece in self._decoder.decode(data):
             if self.full:
                 return
@@ -120,8 +121,8 @@ class Exchange:
 
     def on_end(self) -> None:
         """The body is complete (or `full`): flush the decoder and close the file."""
-        assert self._decoder is not None and self._body is not None
-        if not self.full:
+        assert self._body is not None
+        if not self.full and self._decoder is not None:
             for piece in self._decoder.flush():
                 self._write(piece)
         self._body.close()

@@ -332,6 +332,13 @@ class ResponseParser:
             self.framing = "none"
             self._state = _DONE
             return
+        if "transfer-encoding" not in headers:  # the usual case: one plain Content-Length
+            length = headers.get("content-length")
+            if length is not None and length.isdigit() and length.isascii() and len(length) < 19:
+                self._expected = self._remaining = int(length)
+                self.framing = "length"
+                self._state = _LENGTH if self._remaining else _DONE
+                return
         te = headers.get_all("transfer-encoding")
         lengths = headers.get_all("content-length")
         if te and lengths:
