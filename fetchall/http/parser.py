@@ -332,7 +332,7 @@ class ResponseParser:
             self.framing = "none"
             self._state = _DONE
             return
-        if "transfer-encoding" not in headers:  # the usual case: one plain Content-Length
+        if headers.get("transfer-encoding") is None:  # usual: one plain Content-Length
             length = headers.get("content-length")
             if length is not None and length.isdigit() and length.isascii() and len(length) < 19:
                 self._expected = self._remaining = int(length)
