@@ -111,11 +111,19 @@ def _yarl_url(target: Target) -> URL:
 
 
 async def _read_body(resp: aiohttp.ClientResponse, exchange: Exchange) -> None:
-    """Stream the (still encoded) body into the shared exchange."""
-    async for chunk in resp.content.iter_chunked(READ_SIZE):
+    """Stream the (still encoded) body into the shared exchange: what is buffered already is
+    taken without waiting (a small body has usually arrived with its head), then the rest as
+    it comes."""
+    content = resp.content
+    while not exchange.full:  # a truncating request (robots.txt) stops at what it keeps
+        chunk = content.read_nowait(READ_SIZE)  # raises the stream's error, if any
+        if not chunk:
+            if content.at_eof():
+                break
+            chunk = await content.readany()  # b"" at the end
+            if not chunk:
+                break
         exchange.on_data(chunk)
-        if exchange.full:  # a truncating request (robots.txt) has what it keeps
-            break
     exchange.on_end()
 
 
