@@ -3,8 +3,8 @@
 #
 #   bash benchmarks/setup.sh
 #
-# Installs only what is missing: nginx (the local server), curl, wget2, aria2 (aria2c) and
-# hyperfine. Runs `apt-get update` only when something has to be installed. The system nginx
+# Installs only what is missing: nginx (the local server), curl, wget2, aria2 (aria2c),
+# hyperfine and valgrind (instructions.py). Runs `apt-get update` only when something has to be installed. The system nginx
 # service is never started or enabled by this script: compare.py runs its own private nginx.
 set -euo pipefail
 
@@ -15,6 +15,7 @@ declare -A PACKAGES=(
     [wget2]=wget2
     [aria2c]=aria2
     [hyperfine]=hyperfine
+    [valgrind]=valgrind
 )
 
 missing=()
@@ -25,7 +26,7 @@ for cmd in "${!PACKAGES[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
-    echo "setup.sh: everything is installed already (nginx curl wget2 aria2c hyperfine)"
+    echo "setup.sh: everything is installed already (nginx curl wget2 aria2c hyperfine valgrind)"
     exit 0
 fi
 
