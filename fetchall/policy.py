@@ -21,6 +21,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Protocol
 
+from fetchall.caches import BoundedCache
 from fetchall.errors import FetchError, HTTPStatusError, RedirectError
 from fetchall.http.headers import Headers
 from fetchall.urls import Target, resolve_redirect
@@ -179,18 +180,18 @@ def build_request(
     key = (target.host_header, credentials, settings)
     headers = _HEADER_FIELDS.get(key)
     if headers is None:
-        if len(_HEADER_FIELDS) >= _HEADER_FIELDS_MAX:
-            _HEADER_FIELDS.clear()
-        headers = _HEADER_FIELDS[key] = _header_fields(target.host_header, settings, credentials)
+        fields = _header_fields(target.host_header, settings, credentials)
+        headers = _HEADER_FIELDS.remember(key, fields)
     if conditional is not None and conditional.url == target.url:
         headers += conditional.headers()
     return Request(target=target, headers=headers, body_limit=settings.body_limit)
 
 
-_HEADER_FIELDS: dict[tuple[str, bool, PolicySettings], tuple[tuple[str, str], ...]] = {}
+_HEADER_FIELDS: BoundedCache[tuple[str, bool, PolicySettings], tuple[tuple[str, str], ...]] = (
+    BoundedCache(4096)
+)
 """`build_request`'s fields per (Host, credentials, settings): they depend on nothing else, and
 one tuple shared by every request to a host lets `encode_request` reuse its encoded bytes."""
-_HEADER_FIELDS_MAX = 4096
 
 
 def _header_fields(

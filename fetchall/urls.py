@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+from fetchall.caches import BoundedCache
 from fetchall.errors import BadURLError, RedirectError
 
 DEFAULT_PORTS: dict[str, int] = {"http": 80, "https": 443}
@@ -156,7 +157,7 @@ def _ipv6(inner: str) -> str:
         raise BadURLError(f"bad IPv6 literal {_show(inner)}") from None
 
 
-_HOSTNAMES: dict[str, str] = {}
+_HOSTNAMES: BoundedCache[str, str] = BoundedCache(1024)
 """`_hostname` of the raw hosts seen lately (a list names few hosts, each many times)."""
 
 
@@ -164,10 +165,7 @@ def _hostname(raw: str) -> str:
     """Validate a reg-name or IPv4 host; IDNA-encode international names; return it lower-case."""
     host = _HOSTNAMES.get(raw)
     if host is None:
-        host = _check_hostname(raw)
-        if len(_HOSTNAMES) >= 1024:
-            _HOSTNAMES.clear()
-        _HOSTNAMES[raw] = host
+        host = _HOSTNAMES.remember(raw, _check_hostname(raw))
     return host
 
 

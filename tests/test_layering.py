@@ -15,6 +15,7 @@ PURE = [
     PACKAGE / "limits.py",
     PACKAGE / "robots.py",
     PACKAGE / "urls.py",
+    PACKAGE / "caches.py",
     PACKAGE / "output" / "paths.py",
 ]
 FORBIDDEN = {

@@ -44,6 +44,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import cast
 
+from fetchall.caches import BoundedCache
 from fetchall.engines.aio import run_jobs, run_loop
 from fetchall.engines.base import AttemptEnv, RunContext
 from fetchall.engines.exchange import READ_SIZE, Exchange
@@ -83,7 +84,7 @@ class _Exchange(Exchange):
         )
 
 
-_ASKS_TO_CLOSE: dict[tuple[tuple[str, str], ...], bool] = {}
+_ASKS_TO_CLOSE: BoundedCache[tuple[tuple[str, str], ...], bool] = BoundedCache(1024)
 """`_asks_to_close` per header tuple (requests to one host share theirs)."""
 
 
@@ -92,10 +93,7 @@ def _asks_to_close(headers: tuple[tuple[str, str], ...]) -> bool:
     asks = _ASKS_TO_CLOSE.get(headers)
     if asks is None:
         sent = [v for k, v in headers if k.lower() == "connection"]
-        asks = sent != ["keep-alive"] and "close" in _tokens(sent)
-        if len(_ASKS_TO_CLOSE) >= 1024:
-            _ASKS_TO_CLOSE.clear()
-        _ASKS_TO_CLOSE[headers] = asks
+        asks = _ASKS_TO_CLOSE.remember(headers, sent != ["keep-alive"] and "close" in _tokens(sent))
     return asks
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from fetchall.caches import BoundedCache
 from fetchall.errors import InvalidRequestError
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -25,7 +26,7 @@ _VALID_HEADERS: set[tuple[str, str]] = set()
 _VALID_HEADERS_MAX = 1024
 _VALID_STARTS: set[tuple[str, str]] = set()
 """(method, version) pairs that passed validation."""
-_ENCODED_FIELDS: dict[tuple[tuple[str, str], ...], bytes] = {}
+_ENCODED_FIELDS: BoundedCache[tuple[tuple[str, str], ...], bytes] = BoundedCache(_VALID_HEADERS_MAX)
 """The encoded header section per header tuple: requests to one host share one tuple
 (`fetchall.policy.build_request`), so this is one dict lookup per request."""
 
@@ -88,9 +89,7 @@ def encode_request(
     if fields is None:
         fields = _encode_fields(headers)
         if cacheable:
-            if len(_ENCODED_FIELDS) >= _VALID_HEADERS_MAX:
-                _ENCODED_FIELDS.clear()
-            _ENCODED_FIELDS[headers] = fields  # type: ignore[index]
+            _ENCODED_FIELDS.remember(headers, fields)  # type: ignore[arg-type]
     return f"{method} {quote_target(target)} {version}\r\n".encode("latin-1") + fields
 
 
