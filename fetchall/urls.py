@@ -93,7 +93,7 @@ def parse_url(text: str) -> Target:
     target = _parse_target(text[end:])
     shown = f"[{host}]" if ":" in host else host
     netloc = shown if port == default_port else f"{shown}:{port}"
-    return Target(f"{scheme}://{netloc}{target}", scheme, host, port, target, f"{shown}:{port}")
+    return Target(f"{scheme}://{netloc}{target}", scheme, host, port, target, _host_key(host, port))
 
 
 def _host_key(host: str, port: int) -> str:

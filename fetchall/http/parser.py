@@ -334,10 +334,8 @@ class ResponseParser:
             return
         if headers.get("transfer-encoding") is None:  # usual: one plain Content-Length
             length = headers.get("content-length")
-            if length is not None and length.isdigit() and length.isascii() and len(length) < 19:
-                self._expected = self._remaining = int(length)
-                self.framing = "length"
-                self._state = _LENGTH if self._remaining else _DONE
+            if length is not None and _DIGITS.fullmatch(length):  # as `_content_length` checks
+                self._body_of_length(int(length))
                 return
         te = headers.get_all("transfer-encoding")
         lengths = headers.get_all("content-length")
@@ -352,12 +350,15 @@ class ResponseParser:
             self._state = _CHUNK_SIZE_LINE
             return
         if lengths:
-            self._expected = self._remaining = _content_length(lengths)
-            self.framing = "length"
-            self._state = _LENGTH if self._remaining else _DONE
+            self._body_of_length(_content_length(lengths))
             return
         self.framing = "eof"
         self._state = _UNTIL_EOF
+
+    def _body_of_length(self, length: int) -> None:
+        self._expected = self._remaining = length
+        self.framing = "length"
+        self._state = _LENGTH if length else _DONE
 
     # -- chunked body -------------------------------------------------------------------------
 
