@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import nginx
+from state_cost import saved_files
 from versions import PY, checkout, remove_worktree
 
 ENGINES = "blocking,threads,polling,select,generator,asyncio,aiohttp,keepalive"
@@ -49,13 +50,12 @@ def instructions(argv: list[str], tree: Path, out: Path, expected: int) -> int:
         cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         timeout=3600, check=False,
     )  # fmt: skip
-    files = [p for p in out.rglob("*") if p.is_file() and ".fetchall" not in p.parts]
-    files = [p for p in files if p.name != "report.jsonl"]
+    files = saved_files(out)
     shutil.rmtree(out, ignore_errors=True)
     counts = [int(n) for n in _COLLECTED.findall(proc.stderr)]
-    if proc.returncode != 0 or len(files) != expected or not counts:
+    if proc.returncode != 0 or files != expected or not counts:
         tail = proc.stderr.decode(errors="replace")[-2000:]
-        raise SystemExit(f"bad run (exit {proc.returncode}, {len(files)} files): {argv}\n{tail}")
+        raise SystemExit(f"bad run (exit {proc.returncode}, {files} files): {argv}\n{tail}")
     return sum(counts)
 
 

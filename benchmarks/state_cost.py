@@ -28,6 +28,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = str(ROOT / ".venv" / "bin" / "python")
 
 
+def saved_files(out: Path) -> int:
+    """How many files a run saved under ``out`` (not the state store, not the report)."""
+    return sum(
+        1
+        for p in out.rglob("*")
+        if p.is_file() and ".fetchall" not in p.parts and p.name != "report.jsonl"
+    )
+
+
 def run_once(argv: list[str], out: Path, expected: int, timeout: float) -> tuple[float, float]:
     """(wall s, CPU s) of one verified run."""
     subprocess.run(["sync"], check=True)
@@ -46,13 +55,12 @@ def run_once(argv: list[str], out: Path, expected: int, timeout: float) -> tuple
             raise SystemExit(f"timed out: {argv}")
         time.sleep(0.002)
     wall = time.perf_counter() - started
-    files = [p for p in out.rglob("*") if p.is_file() and ".fetchall" not in p.parts]
-    files = [p for p in files if p.name != "report.jsonl"]
+    files = saved_files(out)
     code = os.waitstatus_to_exitcode(status)
     stderr = proc.stderr.read().decode() if proc.stderr else ""
     shutil.rmtree(out, ignore_errors=True)
-    if code != 0 or len(files) != expected:
-        raise SystemExit(f"bad run ({code}, {len(files)} files): {argv}\n{stderr}")
+    if code != 0 or files != expected:
+        raise SystemExit(f"bad run ({code}, {files} files): {argv}\n{stderr}")
     return wall, usage.ru_utime + usage.ru_stime
 
 
