@@ -24,6 +24,7 @@ from typing import Protocol
 from fetchall.caches import BoundedCache
 from fetchall.errors import FetchError, HTTPStatusError, RedirectError
 from fetchall.http.headers import Headers
+from fetchall.pickling import rebuild_args
 from fetchall.urls import Target, resolve_redirect
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -44,6 +45,10 @@ class Request:
     body_limit: int | None = None
     """Read at most this many decoded body bytes and keep them as the whole body (robots.txt,
     RFC 9309 §2.5); None: the run's ``--max-size`` applies (a larger body is an error)."""
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        """Pickle through ``__init__``, in the compiled build too (fetchall/pickling.py)."""
+        return rebuild_args(self)
 
 
 _NO_HEADERS = Headers()
@@ -72,12 +77,20 @@ class Attempt:
     request: Request
     number: int
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        """Pickle through ``__init__``, in the compiled build too (fetchall/pickling.py)."""
+        return rebuild_args(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Sleep:
     """Step: wait ``seconds`` (engine's own way), then send back ``None``."""
 
     seconds: float
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        """Pickle through ``__init__``, in the compiled build too (fetchall/pickling.py)."""
+        return rebuild_args(self)
 
 
 Step = Attempt | Sleep
@@ -101,6 +114,10 @@ class Conditional:
             pairs.append(("If-Modified-Since", self.last_modified))
         return tuple(pairs)
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        """Pickle through ``__init__``, in the compiled build too (fetchall/pickling.py)."""
+        return rebuild_args(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Resume:
@@ -110,6 +127,10 @@ class Resume:
     visited: frozenset[str]
     attempts: int
     redirects: int
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        """Pickle through ``__init__``, in the compiled build too (fetchall/pickling.py)."""
+        return rebuild_args(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +151,10 @@ class Final:
         """True for a complete 2xx response."""
         return self.error is None and self.handoff is None
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        """Pickle through ``__init__``, in the compiled build too (fetchall/pickling.py)."""
+        return rebuild_args(self)
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class PolicySettings:
@@ -146,6 +171,10 @@ class PolicySettings:
     """The default ``Connection`` header: ``keep-alive`` for engines that reuse connections."""
     body_limit: int | None = None
     """`Request.body_limit` of every request of the plan."""
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        """Pickle through ``__init__``, in the compiled build too (fetchall/pickling.py)."""
+        return rebuild_args(self)
 
 
 class Pacer(Protocol):

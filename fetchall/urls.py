@@ -17,6 +17,7 @@ from urllib.parse import unquote
 
 from fetchall.caches import BoundedCache
 from fetchall.errors import BadURLError, RedirectError
+from fetchall.pickling import rebuild_args
 
 DEFAULT_PORTS: dict[str, int] = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 65_536  # characters; longer lines are reported as bad URLs
@@ -66,6 +67,10 @@ class Target:
     def tls(self) -> bool:
         """True for https."""
         return self.scheme == "https"
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        """Pickle through ``__init__``, in the compiled build too (fetchall/pickling.py)."""
+        return rebuild_args(self)
 
 
 def parse_url(text: str) -> Target:
@@ -304,6 +309,10 @@ class UrlLine:
         if not self.text:
             object.__setattr__(self, "text", self.target.url)
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        """Pickle through ``__init__``, in the compiled build too (fetchall/pickling.py)."""
+        return rebuild_args(self)
+
 
 @dataclass(frozen=True, slots=True)
 class BadLine:
@@ -319,3 +328,7 @@ class BadLine:
         """``"urls.txt:3: not a URL"``: where the line is, and why it is bad (its row's error)."""
         where = f"{self.source}:{self.lineno}" if self.lineno else self.source
         return f"{where}: {self.error}"
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        """Pickle through ``__init__``, in the compiled build too (fetchall/pickling.py)."""
+        return rebuild_args(self)

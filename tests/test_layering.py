@@ -16,6 +16,7 @@ PURE = [
     PACKAGE / "robots.py",
     PACKAGE / "urls.py",
     PACKAGE / "caches.py",
+    PACKAGE / "pickling.py",
     PACKAGE / "output" / "paths.py",
 ]
 FORBIDDEN = {

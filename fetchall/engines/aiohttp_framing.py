@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 from contextvars import ContextVar
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
@@ -113,12 +113,13 @@ class FramedHandler(ResponseHandler):
         out: list[bytes] = []
         for event in events:
             if isinstance(event, Data):
+                data = cast(bytes, event.data)  # this parser is fed bytes: no views
                 if chunked:
-                    out.append(b"%x\r\n" % len(event.data))
-                    out.append(event.data)
+                    out.append(b"%x\r\n" % len(data))
+                    out.append(data)
                     out.append(b"\r\n")
                 else:
-                    out.append(event.data)
+                    out.append(data)
             elif isinstance(event, Head):
                 self._relayed = True
                 out.append(_canonical_head(event, framer))

@@ -12,6 +12,8 @@ needs no more bytes after them (`full`) instead of failing.
 
 from __future__ import annotations
 
+from typing import cast
+
 from fetchall.errors import FetchError, TooLargeError
 from fetchall.http.decoders import BodyDecoder, make_decoder
 from fetchall.http.headers import Headers
@@ -107,14 +109,14 @@ class Exchange:
         self._body = self._out.new_temp()
         return True
 
-    def on_data(self, data: bytes) -> None:
+    def on_data(self, data: bytes | memoryview) -> None:
         """Decode, size-check and write a piece of body (nothing once `full`)."""
         if self.plain:  # no Content-Encoding: the bytes as they are, in one write
             if not self.full:
                 self._write(data)
             return
         assert self._decoder is not None
-        for piece in self._decoder.decode(data):
+        for piece in self._decoder.decode(cast(bytes, data)):  # views come in plain bodies only
             if self.full:
                 return
             self._write(piece)
@@ -147,7 +149,7 @@ class Exchange:
             self._body.discard()
             self._body = None
 
-    def _write(self, piece: bytes) -> None:
+    def _write(self, piece: bytes | memoryview) -> None:
         assert self._body is not None
         if self.max_size is not None and self._body.size + len(piece) > self.max_size:
             if not self.truncate:

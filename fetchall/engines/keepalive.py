@@ -314,15 +314,18 @@ class _Engine:
                         pool.opened(key, conn)
                     connected = True
                     pending = conn.send(exchange, data, deadline)
+                    answered = False  # (no break inside try/finally: mypyc cannot compile it)
                     try:
                         reusable = await pending.waiter
-                        break
+                        answered = True
                     except (ConnectionLostError, ConnectionError):
                         if not pending.resendable or resent or pending.received:
                             raise
                     finally:
                         if pending.timer is not None:
                             pending.timer.cancel()
+                    if answered:
+                        break
                     # Unanswered (stale keep-alive connection, or queued behind a response
                     # that closed it): send again elsewhere. Not an attempt: nothing answered.
                     resent = True

@@ -17,17 +17,16 @@ class Headers(Sequence[tuple[str, str]]):
 
     __slots__ = ("_index", "_items")
 
-    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: tuple[tuple[str, str], ...] = tuple((k.lower(), v) for k, v in items)
+    def __init__(self, items: Iterable[tuple[str, str]] = (), _lowercase: bool = False) -> None:
+        self._items: tuple[tuple[str, str], ...] = (
+            tuple(items) if _lowercase else tuple((k.lower(), v) for k, v in items)
+        )
         self._index: dict[str, str | list[str]] | None = None
 
     @classmethod
     def from_lowercase(cls, items: Iterable[tuple[str, str]]) -> Headers:
         """Headers from pairs whose names are already lower case (the parser's fast path)."""
-        headers = cls.__new__(cls)
-        headers._items = tuple(items)
-        headers._index = None
-        return headers
+        return cls(items, True)  # not cls.__new__: mypyc cannot compile that
 
     @overload
     def __getitem__(self, index: int) -> tuple[str, str]: ...

@@ -27,6 +27,7 @@ from typing import TypeAlias, cast
 from fetchall.errors import ConnectionLostError, ProtocolError
 from fetchall.http.fields import parse_fields, parse_section, short
 from fetchall.http.headers import Headers
+from fetchall.pickling import rebuild_args
 
 MAX_INTERIM = 16
 """At most this many interim (1xx) responses may precede the final one."""
@@ -48,14 +49,19 @@ class Head:
 
 @dataclass(slots=True)
 class Data:
-    """A piece of (still content-encoded) body, in arrival order."""
+    """A piece of (still content-encoded) body, in arrival order: a memoryview only when `feed`
+    was given one (then valid until `feed` returns), else bytes."""
 
-    data: bytes
+    data: bytes | memoryview
 
 
 @dataclass(frozen=True, slots=True)
 class End:
     """The response is complete."""
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        """Pickle through ``__init__``, in the compiled build too (fetchall/pickling.py)."""
+        return rebuild_args(self)
 
 
 _END = End()  # one for all: it holds nothing
@@ -192,14 +198,14 @@ class ResponseParser:
             self._received = True
             # A memoryview only comes in a plain body (`in_plain_body`: the caller checks),
             # where it is only sliced; `Data` then holds a view valid until `feed` returns.
-            return self._run(cast(bytes, data))
+            return self._run(data)
         except (ProtocolError, ConnectionLostError):
             self._state = _FAILED
             raise
 
-    def _run(self, data: bytes) -> list[Event]:
+    def _run(self, data: bytes | memoryview) -> list[Event]:
         events: list[Event] = []
-        body: list[bytes] = []
+        body: list[bytes | memoryview] = []
         pos, n = 0, len(data)
         while pos < n:
             state = self._state
@@ -214,13 +220,13 @@ class ResponseParser:
                 body.append(data[pos:] if pos else data)
                 pos = n
             elif state == _HEAD:
-                pos = self._head(data, pos, events)
+                pos = self._head(cast(bytes, data), pos, events)
             elif state == _CHUNK_SIZE_LINE:
-                pos = self._chunk_size(data, pos)
+                pos = self._chunk_size(cast(bytes, data), pos)
             elif state == _CHUNK_END:
-                pos = self._chunk_end(data, pos)
+                pos = self._chunk_end(cast(bytes, data), pos)
             elif state == _TRAILERS:
-                pos = self._trailers(data, pos)
+                pos = self._trailers(cast(bytes, data), pos)
             else:  # _DONE
                 self.trailing_bytes += n - pos
                 self._trailing = bytes(data[pos:])  # kept: a copy, never a view

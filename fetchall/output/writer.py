@@ -103,7 +103,7 @@ class BodyFile:
         """Whether the file is closed (complete or discarded)."""
         return self._fd < 0
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         """Append ``data``; a disk error (e.g. disk full) is an `OutputError`."""
         pending = self._pending
         self.size += len(data)
@@ -146,7 +146,7 @@ class BodyFile:
         with contextlib.suppress(OSError):
             os.unlink(self._name)
 
-    def _write_all(self, data: bytes | bytearray) -> None:
+    def _write_all(self, data: bytes | bytearray | memoryview) -> None:
         if self._fd < 0:
             raise OutputError("cannot write the body to disk: the file is closed")
         try:
