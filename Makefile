@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck check docs clean
+.PHONY: install demo test compiled pure test-compiled lint typecheck check docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,12 +17,24 @@ demo: $(STAMP)  ## start the built-in server, fetch urls/demo.txt into downloads
 	@# the demo list holds one deliberate 404, so fetchall exits 1; anything else is a failure
 	$(VENV)/bin/fetchall demo || test $$? -eq 1
 
-test: $(STAMP)  ## the whole test suite (what CI runs)
-	$(PY) -m pytest -q
+test: $(STAMP)  ## the whole test suite on the pure-Python modules (what CI runs first)
+	FETCHALL_PURE=1 FETCHALL_EXPECT_BUILD="pure Python" $(PY) -m pytest -q
+
+# The optional compiled build (fetchall/build.py): mypyc compiles the hot modules in place, beside
+# their sources; FETCHALL_PURE=1 still runs the pure ones, and so does a build older than them.
+compiled: $(STAMP)  ## compile the hot modules with mypyc, in place (needs a C compiler)
+	FETCHALL_MYPYC=1 $(PY) setup.py -q build_ext --inplace
+
+pure:  ## remove the compiled modules (back to the pure-Python build)
+	rm -rf build fetchall__mypyc.*.so
+	find fetchall -name '*.so' -delete
+
+test-compiled: compiled  ## the whole test suite again, on the compiled build (CI runs both)
+	FETCHALL_EXPECT_BUILD=mypyc $(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check fetchall tests benchmarks
-	$(VENV)/bin/ruff format --check fetchall tests benchmarks
+	$(VENV)/bin/ruff check fetchall tests benchmarks setup.py
+	$(VENV)/bin/ruff format --check fetchall tests benchmarks setup.py
 
 typecheck: $(STAMP)  ## mypy --strict on the package, and on a user's script of the public API
 	$(VENV)/bin/mypy
@@ -35,5 +47,5 @@ check: lint typecheck test
 docs: $(STAMP)  ## the documentation site (docs/, mkdocs.yml) into site/; strict: no broken link
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
-clean:
+clean: pure
 	rm -rf $(VENV) downloads site .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,9 @@ fetch the same ``--count`` × 1 KiB files from the private nginx (``nginx.py``),
 URL = (CPU of the list run − CPU of an empty-list run of the same client) / N, from ``os.wait4``.
 
     .venv/bin/python benchmarks/versions.py 57ff383 HEAD --engines keepalive,asyncio --count 30000
+
+A commit written ``COMMIT+mypyc`` (e.g. ``HEAD HEAD+mypyc``) runs with its optional compiled build
+(``make compiled``), built in its worktree.
 """
 
 from __future__ import annotations
@@ -28,12 +31,33 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = str(ROOT / ".venv" / "bin" / "python")
 
 
-def checkout(commit: str, into: Path) -> Path:
-    """A compiled worktree of ``commit``; its path."""
+MYPYC = "+mypyc"
+"""A label suffix: ``HEAD+mypyc`` is HEAD with its optional mypyc build (``make compiled``)."""
+
+
+def checkout(label: str, into: Path) -> Path:
+    """A compiled worktree of the commit ``label`` names; its path. ``COMMIT+mypyc`` also
+    builds the compiled modules in it (and checks that they are the ones imported)."""
+    commit = label.removesuffix(MYPYC)
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(into),
                     commit], check=True)  # fmt: skip
     compile_tree(into)
+    if label.endswith(MYPYC):
+        build_compiled(into)
     return into
+
+
+def build_compiled(tree: Path) -> None:
+    """Build the mypyc modules of ``tree`` in place; fail unless they are the ones imported."""
+    env = {**os.environ, "FETCHALL_MYPYC": "1", "PYTHONPATH": str(tree)}
+    env.pop("FETCHALL_PURE", None)
+    subprocess.run([PY, "setup.py", "-q", "build_ext", "--inplace"], cwd=tree, env=env,
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    probe = [PY, "-c", "from fetchall.build import running_build; print(running_build())"]
+    found = subprocess.run(probe, env=env, cwd="/", capture_output=True, text=True,
+                           check=True).stdout.strip()  # fmt: skip
+    if found != "mypyc":
+        raise SystemExit(f"{tree}: the compiled build is not the one imported ({found})")
 
 
 def compile_tree(tree: Path) -> None:

@@ -15,7 +15,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from fetchall import build
+
 __version__ = "0.1.0"
+
+build.choose()  # the mypyc-compiled modules, if built, unless FETCHALL_PURE=1 or stale
 
 __all__ = [
     "SKIP",

@@ -357,7 +357,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
     """Console-script entry point."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("--version", "-V"):
-        print(f"fetchall {__version__}")
+        from fetchall.build import running_build
+
+        print(f"fetchall {__version__} ({running_build()})")
         sys.exit(0)
     if args and args[0] not in COMMANDS and args[0] not in TOP_LEVEL_OPTIONS:
         args.insert(0, "fetch")

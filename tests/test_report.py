@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fetchall.build import running_build
 from fetchall.errors import UsageError
 from fetchall.output.report import ReportWriter, read_report
 from fetchall.result import REPORT_FIELDS, Result
@@ -168,18 +169,22 @@ class _Str(str):
 )
 def test_row_template_writes_what_the_encoder_writes(**fields: object) -> None:
     fields["bytes"] = fields.pop("size")
-    result = Result(**fields)  # type: ignore[arg-type]
+    try:
+        result = Result(**fields)  # type: ignore[arg-type]
+    except TypeError:  # the compiled Result checks its fields' types (int for bool)
+        assert running_build() == "mypyc"
+        return
     expected = _ENCODER.encode(result.to_dict())
     line = row_line(result)
     if line is not None:
         assert line == expected
-    plain = (
-        type(fields["url"]) is str
-        and type(fields["status"]) is not bool
-        and type(fields["unchanged"]) is bool
-        and type(fields["elapsed_ms"]) is float
-        and fields["elapsed_ms"] == fields["elapsed_ms"]  # not NaN
-        and abs(fields["elapsed_ms"]) != float("inf")  # type: ignore[arg-type]
+    plain = (  # judged on what the Result holds (the compiled one stores an int as a float)
+        type(result.url) is str
+        and type(result.status) is not bool
+        and type(result.unchanged) is bool
+        and type(result.elapsed_ms) is float
+        and result.elapsed_ms == result.elapsed_ms  # not NaN
+        and abs(result.elapsed_ms) != float("inf")
     )
     assert (line is not None) == plain  # plain rows take the template, odd ones do not
 
