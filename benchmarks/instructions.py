@@ -15,6 +15,7 @@ list and an empty list once under ``valgrind --tool=callgrind --trace-children=y
 (pool workers included) are summed; per URL = (list run − empty run) / N.
 
     .venv/bin/python benchmarks/instructions.py bcf40da HEAD --engines keepalive,aiohttp
+    .venv/bin/python benchmarks/instructions.py HEAD HEAD+mypyc   # pure against compiled
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ one-URL list for the others (they refuse an empty one). Prints Markdown tables o
 min–max, with the machine.
 
     .venv/bin/python benchmarks/speed.py 4025c09 HEAD --rounds 5
+    .venv/bin/python benchmarks/speed.py HEAD HEAD+mypyc   # pure against the compiled build
 """
 
 from __future__ import annotations
