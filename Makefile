@@ -26,7 +26,7 @@ compiled: $(STAMP)  ## compile the hot modules with mypyc, in place (needs a C c
 	FETCHALL_MYPYC=1 $(PY) setup.py -q build_ext --inplace
 
 pure:  ## remove the compiled modules (back to the pure-Python build)
-	rm -rf build fetchall__mypyc.*.so
+	rm -rf build
 	find fetchall -name '*.so' -delete
 
 test-compiled: compiled  ## the whole test suite again, on the compiled build (CI runs both)

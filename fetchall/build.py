@@ -40,8 +40,10 @@ COMPILED: tuple[str, ...] = (
 and the keepalive engine with its exchange (an interpreted class cannot subclass a compiled one,
 so those two go together)."""
 
-GROUP = "fetchall"
-"""mypyc's group name for the build (``setup.py``): its shared library is ``fetchall__mypyc``."""
+GROUP = "fetchall.compiled"
+"""mypyc's group name for the build (``setup.py``): its shared library is the package's own
+``fetchall.compiled__mypyc``, so it is found wherever ``fetchall`` is (an editable install puts
+only the package on the path, not the directory beside it)."""
 
 STALE_AFTER = 2.0
 """Seconds a source may be newer than its compiled module before the build counts as stale
@@ -61,12 +63,11 @@ def compiled_path(module: str, package_dir: str = _PACKAGE_DIR) -> str:
 
 
 def library_path(package_dir: str = _PACKAGE_DIR) -> str:
-    """mypyc's shared library of the build, beside the package: it holds the compiled code of
-    every module (each module's own extension is a small shim that setuptools does not rebuild
-    when only the code changes, so its time says nothing)."""
-    return (
-        os.path.join(os.path.dirname(package_dir), GROUP + "__mypyc") + _imp.extension_suffixes()[0]
-    )
+    """mypyc's shared library of the build, in the package: it holds the compiled code of every
+    module (each module's own extension is a small shim that setuptools does not rebuild when
+    only the code changes, so its time says nothing)."""
+    name = GROUP.rpartition(".")[2] + "__mypyc"
+    return os.path.join(package_dir, name) + _imp.extension_suffixes()[0]
 
 
 def stale_modules(package_dir: str = _PACKAGE_DIR) -> list[str] | None:

@@ -102,9 +102,9 @@ def test_a_current_build_is_kept_and_an_edited_source_makes_it_stale(tmp_path: P
     assert build.stale_modules(package) == list(build.COMPILED)
 
 
-def test_the_library_sits_beside_the_package() -> None:
+def test_the_library_sits_in_the_package() -> None:
     assert build.library_path("/x/site-packages/fetchall").startswith(
-        "/x/site-packages/fetchall__mypyc."
+        "/x/site-packages/fetchall/compiled__mypyc."
     )
 
 
