@@ -46,7 +46,7 @@ GROUP = "fetchall.compiled"
 only the package on the path, not the directory beside it)."""
 
 STALE_AFTER = 2.0
-"""Seconds a source may be newer than its compiled module before the build counts as stale
+"""Seconds a source may be newer than the build's library before the build counts as stale
 (installing a wheel writes both within moments, in any order)."""
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
