@@ -114,6 +114,11 @@ def rows(out: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in (out / "report.jsonl").read_text().splitlines()]
 
 
+def failed_rows(out: Path) -> list[dict[str, object]]:
+    """The report's rows that are not ok (what a failing run's assertion shows)."""
+    return [row for row in rows(out) if not row["ok"]]
+
+
 def comparable(out: Path) -> tuple[list[tuple[object, ...]], dict[str, bytes]]:
     keys = ("url", "final_url", "ok", "status", "error_type", "path", "bytes", "content_type")
     table = sorted(tuple(row[k] for k in keys) for row in rows(out))
@@ -233,12 +238,12 @@ def test_real_scheduler_and_worker_processes(hosts: list[ServerThread], tmp_path
         urls = tmp_path / "urls.txt"
         urls.write_text("\n".join(url_list(hosts, 25)) + "\n")
         one = cli(str(urls), "-o", str(tmp_path / "one"), "-e", "select", "--no-progress")
-        assert one.returncode == 0, one.stderr
+        assert one.returncode == 0, (one.stderr, failed_rows(tmp_path / "one"))
         for spec in (address, str(scheduler_file)):
             out = tmp_path / spec[-6:].replace(":", "-").replace(".", "-")
             run = cli(str(urls), "-o", str(out), "-e", "select", "--cluster", spec,
                       "--shard-size", "20", "--no-progress")  # fmt: skip
-            assert run.returncode == 0, run.stderr
+            assert run.returncode == 0, (run.stderr, failed_rows(out))
             assert "on 2 Dask workers" in run.stdout
             assert comparable(out) == comparable(tmp_path / "one")
     finally:
