@@ -17,7 +17,7 @@ demo: $(STAMP)  ## start the built-in server, fetch urls/demo.txt into downloads
 	@# the demo list holds one deliberate 404, so fetchall exits 1; anything else is a failure
 	$(VENV)/bin/fetchall demo || test $$? -eq 1
 
-test: $(STAMP)  ## the whole test suite on the pure-Python modules (what CI runs first)
+test: $(STAMP)  ## the whole test suite on the pure-Python modules (what CI runs)
 	FETCHALL_PURE=1 FETCHALL_EXPECT_BUILD="pure Python" $(PY) -m pytest -q
 
 # The optional compiled build (fetchall/build.py): mypyc compiles the hot modules in place, beside
