@@ -29,7 +29,7 @@ pure:  ## remove the compiled modules (back to the pure-Python build)
 	rm -rf build
 	find fetchall -name '*.so' -delete
 
-test-compiled: compiled  ## the whole test suite again, on the compiled build (by hand; not in CI for now)
+test-compiled: compiled  ## the whole test suite again, on the compiled build (CI runs it after make test)
 	FETCHALL_EXPECT_BUILD=mypyc $(PY) -m pytest -q
 
 lint: $(STAMP)

@@ -1,7 +1,7 @@
 """``--cluster`` specs and connecting to Dask: ``local:N`` (a `LocalCluster` of N worker
-processes, one thread each, no dashboard), ``tcp://HOST:PORT`` (a running scheduler) or
-``FILE.json`` (a scheduler file). Dask is imported only here, only when ``--cluster`` is given;
-without the ``fetchall[dask]`` extra it is a one-line usage error."""
+processes, one thread each, no dashboard, its logs silenced below CRITICAL), ``tcp://HOST:PORT``
+(a running scheduler) or ``FILE.json`` (a scheduler file). Dask is imported only here, only when
+``--cluster`` is given; without the ``fetchall[dask]`` extra it is a one-line usage error."""
 
 from __future__ import annotations
 
@@ -67,9 +67,12 @@ def connected(spec: ClusterSpec, timeout: float, retries: int = 2) -> Iterator[t
     try:
         with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
             if spec.local:
+                # CRITICAL: its processes share our stderr, and their shutdown races log
+                # errors with tracebacks (a worker's heartbeat to a scheduler that just
+                # closed); what went wrong for a URL is in its row.
                 cluster = LocalCluster(
                     n_workers=spec.local, threads_per_worker=1, processes=True,
-                    dashboard_address=None, host="127.0.0.1", silence_logs=logging.ERROR,
+                    dashboard_address=None, host="127.0.0.1", silence_logs=logging.CRITICAL,
                 )  # fmt: skip
                 client = Client(cluster, timeout=timeout)
             elif spec.address is not None:
