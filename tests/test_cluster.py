@@ -386,3 +386,41 @@ def test_a_local_clusters_own_errors_do_not_reach_stderr(tmp_path: Path) -> None
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "done"
     assert "MARK" not in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
+def test_a_scheduler_without_workers_is_one_line(tmp_path: Path) -> None:
+    """Shards would wait for a worker forever: after --connect-timeout it is a usage error,
+    and the URLs stay queued for --resume."""
+    dask = str(Path(sys.executable).with_name("dask"))
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler = subprocess.Popen(
+        [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+         "--scheduler-file", str(scheduler_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        urls = tmp_path / "urls.txt"
+        urls.write_text("http://127.0.0.1:1/x\n")
+        started = time.monotonic()
+        run = cli(str(urls), "-o", str(tmp_path / "o"), "--cluster", str(scheduler_file),
+                  "--connect-timeout", "2", "--no-progress")  # fmt: skip
+        assert run.returncode == 2, run.stderr
+        assert run.stderr.strip().splitlines() == [
+            f"fetchall: error: --cluster {scheduler_file}: no worker joined the scheduler "
+            "within 2s (--connect-timeout)"
+        ]
+        assert time.monotonic() - started < 30
+        again = cli(str(urls), "-o", str(tmp_path / "o"), "--cluster", "local:1", "--resume",
+                    "--no-progress")  # fmt: skip
+        assert again.returncode == 1, again.stderr  # port 1 refuses: a failed row
+        assert [row["error_type"] for row in rows(tmp_path / "o")] == ["connect"]
+    finally:
+        scheduler.terminate()
+        try:
+            scheduler.wait(15)
+        except subprocess.TimeoutExpired:
+            scheduler.kill()
+            scheduler.wait(5)

@@ -55,7 +55,8 @@ def parse_cluster(text: str) -> ClusterSpec:
 @contextlib.contextmanager
 def connected(spec: ClusterSpec, timeout: float, retries: int = 2) -> Iterator[tuple[Client, int]]:
     """A Dask client for ``spec`` and its number of workers (at least 1); `UsageError` if
-    Dask is missing or the scheduler cannot be reached within ``timeout`` seconds. A local
+    Dask is missing, or the scheduler cannot be reached or has no worker within ``timeout``
+    seconds (shards would wait for one forever, with no message). A local
     cluster's scheduler lets a task's worker die ``retries`` times before it gives up (another
     scheduler has its own ``distributed.scheduler.allowed-failures``)."""
     try:
@@ -95,9 +96,21 @@ def connected(spec: ClusterSpec, timeout: float, retries: int = 2) -> Iterator[t
             raise UsageError(f"--cluster {spec}: not a Dask scheduler file") from None
         raise UsageError(f"--cluster {spec}: {type(exc).__name__}: {exc}") from None
     try:
+        _wait_for_a_worker(client, spec, timeout)
         workers = len(client.scheduler_info(n_workers=-1).get("workers", {})) or 1
         yield client, workers
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _wait_for_a_worker(client: Client, spec: ClusterSpec, timeout: float) -> None:
+    """Wait up to ``timeout`` seconds for a worker; `UsageError` if none joins."""
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except TimeoutError:  # distributed's WorkerStartTimeoutError is one
+        raise UsageError(
+            f"--cluster {spec}: no worker joined the scheduler within {timeout:g}s "
+            "(--connect-timeout)"
+        ) from None
