@@ -5,6 +5,7 @@ mid-run, an unreachable scheduler, refusals."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -215,24 +216,42 @@ def test_refusals_and_an_unreachable_scheduler(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "--cluster must be" in proc.stderr
 
 
-def test_real_scheduler_and_worker_processes(hosts: list[ServerThread], tmp_path: Path) -> None:
-    dask = str(Path(sys.executable).with_name("dask"))
-    scheduler_file = tmp_path / "scheduler.json"
-    scheduler = subprocess.Popen(
-        [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-         "--scheduler-file", str(scheduler_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    worker = None
+DASK = str(Path(sys.executable).with_name("dask"))
+
+
+@contextlib.contextmanager
+def dask_process(*args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``dask ARGS`` (a scheduler or workers), stopped at the end."""
+    proc = subprocess.Popen([DASK, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@contextlib.contextmanager
+def dask_scheduler(tmp_path: Path) -> Iterator[Path]:
+    """A real ``dask scheduler`` on 127.0.0.1; its scheduler file, once written (≤ 30 s)."""
+    scheduler_file = tmp_path / "scheduler.json"
+    with dask_process("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                      "--scheduler-file", str(scheduler_file)):  # fmt: skip
         deadline = time.monotonic() + 30
         while not scheduler_file.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-        worker = subprocess.Popen(
-            [dask, "worker", "--scheduler-file", str(scheduler_file), "--nworkers", "2",
-             "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        yield scheduler_file
+
+
+def test_real_scheduler_and_worker_processes(hosts: list[ServerThread], tmp_path: Path) -> None:
+    with (
+        dask_scheduler(tmp_path) as scheduler_file,
+        dask_process("worker", "--scheduler-file", str(scheduler_file), "--nworkers", "2",
+                     "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"),
+    ):  # fmt: skip
         address = json.loads(scheduler_file.read_text())["address"]
         _wait_for_workers(address, 2)
         urls = tmp_path / "urls.txt"
@@ -246,15 +265,6 @@ def test_real_scheduler_and_worker_processes(hosts: list[ServerThread], tmp_path
             assert run.returncode == 0, (run.stderr, failed_rows(out))
             assert "on 2 Dask workers" in run.stdout
             assert comparable(out) == comparable(tmp_path / "one")
-    finally:
-        for proc in (worker, scheduler):
-            if proc is not None:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
 
 
 def _wait_for_workers(address: str, count: int) -> None:
@@ -391,17 +401,7 @@ def test_a_local_clusters_own_errors_do_not_reach_stderr(tmp_path: Path) -> None
 def test_a_scheduler_without_workers_is_one_line(tmp_path: Path) -> None:
     """Shards would wait for a worker forever: after --connect-timeout it is a usage error,
     and the URLs stay queued for --resume."""
-    dask = str(Path(sys.executable).with_name("dask"))
-    scheduler_file = tmp_path / "scheduler.json"
-    scheduler = subprocess.Popen(
-        [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-         "--scheduler-file", str(scheduler_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+    with dask_scheduler(tmp_path) as scheduler_file:
         urls = tmp_path / "urls.txt"
         urls.write_text("http://127.0.0.1:1/x\n")
         started = time.monotonic()
@@ -413,14 +413,7 @@ def test_a_scheduler_without_workers_is_one_line(tmp_path: Path) -> None:
             "within 2s (--connect-timeout)"
         ]
         assert time.monotonic() - started < 30
-        again = cli(str(urls), "-o", str(tmp_path / "o"), "--cluster", "local:1", "--resume",
-                    "--no-progress")  # fmt: skip
-        assert again.returncode == 1, again.stderr  # port 1 refuses: a failed row
-        assert [row["error_type"] for row in rows(tmp_path / "o")] == ["connect"]
-    finally:
-        scheduler.terminate()
-        try:
-            scheduler.wait(15)
-        except subprocess.TimeoutExpired:
-            scheduler.kill()
-            scheduler.wait(5)
+    again = cli(str(urls), "-o", str(tmp_path / "o"), "--cluster", "local:1", "--resume",
+                "--no-progress")  # fmt: skip
+    assert again.returncode == 1, again.stderr  # port 1 refuses: a failed row
+    assert [row["error_type"] for row in rows(tmp_path / "o")] == ["connect"]
