@@ -184,12 +184,14 @@ def test_a_killed_worker_loses_nothing(hosts: list[ServerThread], tmp_path: Path
         on_result=seen.append, **FAST,
     )  # fmt: skip
     assert killed, "the worker was not killed"
-    assert summary.ok == len(urls) and summary.failed == 0
+    assert summary.ok == len(urls) and summary.failed == 0, failed_rows(tmp_path)
     report = rows(tmp_path)
     assert sorted(str(r["url"]) for r in report) == sorted(urls)  # one row per URL
     assert not list((tmp_path / ".fetchall-tmp").glob("*"))  # no partial file
-    for server in hosts:
-        assert max(server.stats.by_path.values()) <= 2  # each URL served at most twice
+    for server in hosts:  # each URL served at most twice
+        assert max(server.stats.by_path.values()) <= 2, {
+            path: n for path, n in server.stats.by_path.items() if n > 2
+        }
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -235,23 +237,30 @@ def dask_process(*args: str) -> Iterator[subprocess.Popen[bytes]]:
 
 
 @contextlib.contextmanager
-def dask_scheduler(tmp_path: Path) -> Iterator[Path]:
-    """A real ``dask scheduler`` on 127.0.0.1; its scheduler file, once written (≤ 30 s)."""
+def dask_scheduler(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
+    """A real ``dask scheduler`` on 127.0.0.1: its scheduler file, once written (≤ 30 s), and
+    its process."""
     scheduler_file = tmp_path / "scheduler.json"
     with dask_process("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                      "--scheduler-file", str(scheduler_file)):  # fmt: skip
+                      "--scheduler-file", str(scheduler_file)) as scheduler:  # fmt: skip
         deadline = time.monotonic() + 30
         while not scheduler_file.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-        yield scheduler_file
+        yield scheduler_file, scheduler
+
+
+def dask_workers(
+    scheduler_file: Path, count: int
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """``dask worker`` with ``count`` one-thread worker processes."""
+    return dask_process(
+        "worker", "--scheduler-file", str(scheduler_file), "--nworkers", str(count),
+        "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
+    )  # fmt: skip
 
 
 def test_real_scheduler_and_worker_processes(hosts: list[ServerThread], tmp_path: Path) -> None:
-    with (
-        dask_scheduler(tmp_path) as scheduler_file,
-        dask_process("worker", "--scheduler-file", str(scheduler_file), "--nworkers", "2",
-                     "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"),
-    ):  # fmt: skip
+    with dask_scheduler(tmp_path) as (scheduler_file, _), dask_workers(scheduler_file, 2):
         address = json.loads(scheduler_file.read_text())["address"]
         _wait_for_workers(address, 2)
         urls = tmp_path / "urls.txt"
@@ -401,7 +410,7 @@ def test_a_local_clusters_own_errors_do_not_reach_stderr(tmp_path: Path) -> None
 def test_a_scheduler_without_workers_is_one_line(tmp_path: Path) -> None:
     """Shards would wait for a worker forever: after --connect-timeout it is a usage error,
     and the URLs stay queued for --resume."""
-    with dask_scheduler(tmp_path) as scheduler_file:
+    with dask_scheduler(tmp_path) as (scheduler_file, _):
         urls = tmp_path / "urls.txt"
         urls.write_text("http://127.0.0.1:1/x\n")
         started = time.monotonic()
@@ -417,3 +426,38 @@ def test_a_scheduler_without_workers_is_one_line(tmp_path: Path) -> None:
                 "--no-progress")  # fmt: skip
     assert again.returncode == 1, again.stderr  # port 1 refuses: a failed row
     assert [row["error_type"] for row in rows(tmp_path / "o")] == ["connect"]
+
+
+def test_a_lost_scheduler_ends_the_run_and_resume_finishes_it(
+    hosts: list[ServerThread], tmp_path: Path
+) -> None:
+    """The scheduler dies mid-run: its client cancels every future, and the run waited
+    forever. Now it ends in one line (exit 2), keeps what finished, and --resume does the rest."""
+    listed = url_list(hosts, 40, latency=0.1)
+    urls = tmp_path / "urls.txt"
+    urls.write_text("\n".join(listed) + "\n")
+    out = tmp_path / "o"
+    common = [str(urls), "-o", str(out), "-e", "asyncio", "--shard-size", "10", "-c", "2",
+              "--no-progress"]  # fmt: skip
+    with dask_scheduler(tmp_path) as (scheduler_file, scheduler), dask_workers(scheduler_file, 2):
+        _wait_for_workers(json.loads(scheduler_file.read_text())["address"], 2)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fetchall", *common, "--cluster", str(scheduler_file)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        report = out / "report.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not report.exists() or report.stat().st_size == 0):
+            time.sleep(0.05)
+        scheduler.kill()
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2, stderr
+    assert stderr.strip().splitlines() == [
+        f"fetchall: error: --cluster {scheduler_file}: lost the Dask scheduler; the URLs that "
+        "did not end stay queued for --resume"
+    ]
+    first = rows(out)
+    assert 0 < len(first) < len(listed) and all(row["ok"] for row in first)
+    again = cli(*common, "--cluster", "local:2", "--resume")
+    assert again.returncode == 0, again.stderr
+    assert sorted(str(r["url"]) for r in rows(out)) == sorted(listed)  # one row per URL

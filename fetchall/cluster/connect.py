@@ -95,14 +95,27 @@ def connected(spec: ClusterSpec, timeout: float, retries: int = 2) -> Iterator[t
         if spec.scheduler_file is not None:
             raise UsageError(f"--cluster {spec}: not a Dask scheduler file") from None
         raise UsageError(f"--cluster {spec}: {type(exc).__name__}: {exc}") from None
-    try:
-        _wait_for_a_worker(client, spec, timeout)
-        workers = len(client.scheduler_info(n_workers=-1).get("workers", {})) or 1
-        yield client, workers
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    with _quiet_distributed_logs():
+        try:
+            _wait_for_a_worker(client, spec, timeout)
+            workers = len(client.scheduler_info(n_workers=-1).get("workers", {})) or 1
+            yield client, workers
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+@contextlib.contextmanager
+def _quiet_distributed_logs() -> Iterator[None]:
+    """distributed's log handlers in this process at CRITICAL while the run uses the cluster.
+    A client that lost its scheduler logs its failed reconnect as an error; the run says so
+    in one line of its own (cluster/driver.py)."""
+    with contextlib.ExitStack() as restore:
+        for handler in logging.getLogger("distributed").handlers:
+            restore.callback(handler.setLevel, handler.level)
+            handler.setLevel(logging.CRITICAL)
+        yield
 
 
 def _wait_for_a_worker(client: Client, spec: ClusterSpec, timeout: float) -> None:

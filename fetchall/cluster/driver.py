@@ -11,7 +11,8 @@ shard). A shard whose worker died runs again elsewhere (``--shard-retries``: Das
 and allowed failures); a shard that still fails gives each of its URLs a failed row
 (``cluster``). Ctrl-C: a stop file tells running shards to stop, what they finished is
 recorded, the rest are cancelled, the store is committed (the URLs that did not end stay queued
-for ``--resume``) and the run ends interrupted.
+for ``--resume``) and the run ends interrupted. A lost scheduler ends the run with a one-line
+error the same way (its shards' URLs stay queued; the stop file stops those still running).
 """
 
 from __future__ import annotations
@@ -55,6 +56,33 @@ TIMELINE = bool(os.environ.get("FETCHALL_CLUSTER_TIMELINE"))
 """Print each shard's worker and times to stderr as it ends (for benchmarks)."""
 STOP_WAIT = 10.0
 """Seconds Ctrl-C waits for running shards to send back what they finished."""
+POLL = 1.0
+"""Seconds between looks at the client's connection while no shard ends."""
+
+
+class _SchedulerLost(Exception):
+    """The client lost the scheduler: its shards will never end."""
+
+
+def _next_ended(client: Client, running: dict[Future[ShardResult], Any]) -> Future[ShardResult]:
+    """The next of the ``running`` shards that ended, in the order they were placed.
+
+    A client that loses the scheduler cancels all its futures at once (and closes after its
+    reconnect timeout); Dask's ``as_completed`` then waited forever. A cancelled future here
+    is that loss (the run cancels its own only after Ctrl-C): `_SchedulerLost`.
+    """
+    from distributed import wait
+
+    while True:
+        for future in running:
+            if future.status == "cancelled":
+                raise _SchedulerLost
+            if future.done():
+                return future
+        if client.status in ("closing", "closed"):
+            raise _SchedulerLost
+        with contextlib.suppress(Exception):  # TimeoutError: look at the client again
+            wait(list(running), timeout=POLL, return_when="FIRST_COMPLETED")
 
 
 class ClusterRun:
@@ -169,8 +197,6 @@ class ClusterRun:
         itself, Dask put a new shard behind a busy worker while another sat idle (measured:
         1.6 s idle of 14 s). A chunk goes where the chunk before it went (its dependency);
         ``allow_other_workers`` lets a shard whose worker died run elsewhere."""
-        from distributed import as_completed
-
         assert self._store is not None
         shards = plan(self._hosts(self._store), self._shard_size)
         settings = self._settings()
@@ -179,7 +205,6 @@ class ClusterRun:
         last: tuple[int, Future[ShardResult], str] | None = None  # chunks come in a row
         held: Shard | None = None  # a chunk waiting for room on its predecessor's worker
         run_id = stop_file.name.rsplit("-", 1)[-1][:12]
-        done = as_completed()
         try:
             while True:
                 for address in client.scheduler_info(n_workers=-1).get("workers", {}):
@@ -204,10 +229,9 @@ class ClusterRun:
                     running[future] = (shard, address)
                     last = (shard.id, future, address)
                     self._in_flight += len(shard.items)
-                    done.add(future)
                 if not running:
                     return
-                future = next(done)
+                future = _next_ended(client, running)
                 shard, address = running.pop(future)
                 load[address] -= 1
                 self._in_flight -= len(shard.items)
@@ -215,6 +239,12 @@ class ClusterRun:
         except KeyboardInterrupt:
             self._stop(client, {f: shard for f, (shard, _) in running.items()}, stop_file)
             raise
+        except _SchedulerLost:
+            stop_file.touch()  # shards still running on live workers stop at their next URL
+            raise UsageError(
+                f"--cluster {self._cluster}: lost the Dask scheduler; the URLs that did not end "
+                "stay queued for --resume"
+            ) from None
 
     def _stop(self, client: Client, running: dict[Future[ShardResult], Shard], stop: Path) -> None:
         """Ctrl-C: the stop file makes running shards stop at their next result and send back
