@@ -115,6 +115,14 @@ def rows(out: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in (out / "report.jsonl").read_text().splitlines()]
 
 
+def wait_for_a_row(out: Path) -> None:
+    """Wait (up to 60 s) until a running fetch into ``out`` has written a report row."""
+    report = out / "report.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not report.exists() or report.stat().st_size == 0):
+        time.sleep(0.05)
+
+
 def failed_rows(out: Path) -> list[dict[str, object]]:
     """The report's rows that are not ok (what a failing run's assertion shows)."""
     return [row for row in rows(out) if not row["ok"]]
@@ -291,10 +299,7 @@ def test_ctrl_c_then_resume(hosts: list[ServerThread], tmp_path: Path) -> None:
     args = [sys.executable, "-m", "fetchall", str(urls), "-o", str(out), "-e", "asyncio",
             "--cluster", "local:2", "--shard-size", "20", "-c", "4", "--no-progress"]  # fmt: skip
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    report = out / "report.jsonl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not report.exists() or report.stat().st_size == 0):
-        time.sleep(0.05)
+    wait_for_a_row(out)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -445,10 +450,7 @@ def test_a_lost_scheduler_ends_the_run_and_resume_finishes_it(
             [sys.executable, "-m", "fetchall", *common, "--cluster", str(scheduler_file)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        report = out / "report.jsonl"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (not report.exists() or report.stat().st_size == 0):
-            time.sleep(0.05)
+        wait_for_a_row(out)
         scheduler.kill()
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 2, stderr
