@@ -35,10 +35,11 @@ COMPILED: tuple[str, ...] = (
     "fetchall.result",
     "fetchall.engines.exchange",
     "fetchall.engines.keepalive",
+    "fetchall.engines.keepalive_conn",
 )
 """The hot path of a fetch: the HTTP core, URLs, policy, limiter, paths, report rows, results
-and the keepalive engine with its exchange (an interpreted class cannot subclass a compiled one,
-so those two go together)."""
+and the keepalive engine with its connections and exchange (an interpreted class cannot subclass
+a compiled one, so the exchange and the connection's exchange go together)."""
 
 GROUP = "fetchall.compiled"
 """mypyc's group name for the build (``setup.py``): its shared library is the package's own

@@ -70,6 +70,30 @@ class Exchange:
         parser = self._parser
         return self.plain and not self.full and parser is not None and parser.in_plain_body
 
+    def direct_body(self, least: int) -> tuple[int, int] | None:
+        """``(file descriptor, bytes left)`` when the rest of the body may be appended to the
+        temporary file without `feed` (`moved`): a plain body framed by Content-Length with
+        at least ``least`` bytes left, that nothing needs to see (no decoder, no truncation,
+        no digest), and whose end stays within ``max_size``."""
+        parser, body = self._parser, self._body
+        if self.truncate or not self.takes_views() or parser is None or body is None:
+            return None
+        left = parser.body_left
+        if left < least or (self.max_size is not None and body.size + left > self.max_size):
+            return None  # (a Content-Length the head's check could not read: "5, 5")
+        fd = body.direct_fd()
+        return None if fd is None else (fd, left)
+
+    def moved(self, count: int) -> bool:
+        """``count`` body bytes were appended through `direct_body`'s descriptor: True once
+        the response is complete (the body file is then closed, as `on_end` does)."""
+        assert self._parser is not None and self._body is not None
+        self._body.appended(count)
+        if self._parser.skip_body(count):
+            self.on_end()
+            return True
+        return False
+
     def feed(self, data: bytes | memoryview) -> bool:
         """Feed raw response bytes (``b""`` = EOF). True once no more bytes are needed."""
         if self._parser is None:

@@ -168,6 +168,22 @@ class ResponseParser:
         return self._expected
 
     @property
+    def body_left(self) -> int:
+        """Bytes of a Content-Length body still to come (0 in any other state)."""
+        return self._remaining if self._state == _LENGTH else 0
+
+    def skip_body(self, count: int) -> bool:
+        """``count`` bytes of a Content-Length body went elsewhere without `feed` (the
+        ``keepalive`` engine splices them to the file): True once the body is complete (no
+        `End` event then: the caller knows). At most `body_left` bytes."""
+        if self._state != _LENGTH or not 0 <= count <= self._remaining:
+            raise ValueError(f"cannot skip {count} body bytes here")
+        self._remaining -= count
+        if not self._remaining:
+            self._state = _DONE
+        return not self._remaining
+
+    @property
     def in_plain_body(self) -> bool:
         """Whether the next bytes are body framed by Content-Length or EOF: `feed` then only
         slices them (a memoryview stays a view; nothing is kept past the call)."""

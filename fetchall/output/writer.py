@@ -120,6 +120,22 @@ class BodyFile:
             self._write_all(pending)
             pending.clear()
 
+    def direct_fd(self) -> int | None:
+        """The open file's descriptor, for a caller that appends bytes to it itself (the
+        ``keepalive`` engine's `os.splice`), with what is pending written first; None when the
+        bytes must come through `write` (the SHA-256 digest needs them). The caller reports
+        what it appended with `appended`."""
+        if self._hash is not None or self._fd < 0:
+            return None
+        if self._pending:
+            self._write_all(self._pending)
+            self._pending.clear()
+        return self._fd
+
+    def appended(self, count: int) -> None:
+        """``count`` bytes were appended through `direct_fd`."""
+        self.size += count
+
     def close(self) -> None:
         """Write what is pending and close (idempotent); a disk error is an `OutputError`."""
         if self._fd < 0:
