@@ -213,17 +213,18 @@ class Connection(asyncio.BufferedProtocol):
         """Splice the rest of the current response's body if it is large (`splicing`): the
         transport stops reading and a reader on a duplicate of the socket takes over."""
         pending = self._queue[0]
-        if self._splicing >= 0 or self.closed or self.transport is None:
+        transport = self.transport
+        if self._splicing >= 0 or self.closed or transport is None or transport.is_closing():
             return
         direct = pending.exchange.direct_body(SPLICE_AT)
-        sock = self.transport.get_extra_info("socket")
+        sock = transport.get_extra_info("socket")
         if direct is None or sock is None:
             return
         try:
             fd = os.dup(sock.fileno())  # (the loop refuses a reader on a transport's own)
         except OSError:
             return  # out of descriptors: the read buffer will do
-        self.transport.pause_reading()
+        transport.pause_reading()
         self._splicing = fd
         self.loop.add_reader(fd, self._splice, pending, direct[0], pipe())
 
