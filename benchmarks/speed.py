@@ -9,7 +9,8 @@ files from /dev/shm. Sets and clients:
   ``keepalive`` of both commits, curl ``-Z --parallel-max 50``, ``floor.py --save temp --report
   -c 50``; on the smallest set also ``aiohttp`` of both commits and the naive aiohttp script;
 - ``large``: every large file: ``keepalive`` of both commits (the state store on, as by
-  default, and ``--no-state``) and curl;
+  default, and ``--no-state``), the second commit's again with ``FETCHALL_NO_SPLICE=1`` (its
+  bodies through the read buffer, not spliced: a no-op before splicing existed), and curl;
 - ``startup``: ``fetchall fetch EMPTY -q`` of both commits (the default engine).
 
 fetchall runs with ``-c 50 --per-host 50 -q``. Every client runs once per round, in a rotating
@@ -199,7 +200,11 @@ def main() -> None:
                 results.append((f"{n:,} × 1 KiB", clients, None))
             if "large" not in skip:
                 clients = fetchall_clients(trees, "keepalive", [])
-                clients += fetchall_clients(trees, "keepalive", ["--no-state"]) + peers(False)
+                clients += fetchall_clients(trees, "keepalive", ["--no-state"])
+                unspliced = fetchall_clients({args.after: trees[args.after]}, "keepalive", [])[0]
+                unspliced.name = f"fetchall keepalive, FETCHALL_NO_SPLICE=1 ({args.after})"
+                unspliced.env["FETCHALL_NO_SPLICE"] = "1"
+                clients += [unspliced, *peers(False)]
                 measure(clients, server.sets["large"].urls, work, "large", args.rounds)
                 results.append((f"{args.large_count:,} × 1 MiB", clients, 1.0))
         for title, clients, unit in results:
