@@ -216,3 +216,35 @@ def test_max_size_holds_when_the_head_could_not_tell(
     assert not splices
     assert spliced.one().error_type == "too_large"
     assert verdicts(spliced) == verdicts(plain)
+
+
+def test_a_file_that_takes_no_more_is_an_output_error_and_the_pipe_starts_empty() -> None:
+    """ENOSPC from the file (``/dev/full``): an `OutputError`; bytes it left in the pipe must
+    not reach the next file, so the pipe is replaced."""
+    import socket
+
+    from fetchall.engines.splicing import Pipe
+    from fetchall.errors import OutputError
+
+    pipe = Pipe()
+    sender, receiver = socket.socketpair()
+    full = os.open("/dev/full", os.O_WRONLY)
+    read_end, write_end = os.pipe()
+    try:
+        receiver.setblocking(False)
+        sender.sendall(b"lost" * 1000)
+        with pytest.raises(OutputError, match="disk"):
+            pipe.move(receiver.fileno(), full, 4000)
+        with pytest.raises(BlockingIOError):  # the socket was emptied: nothing arrived since
+            pipe.move(receiver.fileno(), write_end, 100)
+        sender.sendall(b"kept")
+        assert pipe.move(receiver.fileno(), write_end, 100) == 4
+        assert os.read(read_end, 100) == b"kept"  # nothing of the first bytes came along
+        sender.close()
+        assert pipe.move(receiver.fileno(), write_end, 100) == 0  # EOF
+    finally:
+        pipe.close()
+        for fd in (full, read_end, write_end):
+            os.close(fd)
+        sender.close()
+        receiver.close()

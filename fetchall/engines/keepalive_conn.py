@@ -216,7 +216,13 @@ class Connection(asyncio.BufferedProtocol):
         transport = self.transport
         if self._splicing >= 0 or self.closed or transport is None or transport.is_closing():
             return
-        direct = pending.exchange.direct_body(SPLICE_AT)
+        try:
+            direct = pending.exchange.direct_body(SPLICE_AT)  # writes what the file still lacks
+        except Exception as exc:  # the disk is full...: the request fails, as in data_received
+            self._queue.popleft()
+            _resolve(pending.waiter, exc)
+            self.abort()
+            return
         sock = transport.get_extra_info("socket")
         if direct is None or sock is None:
             return
