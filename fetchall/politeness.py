@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from fetchall.errors import CooldownError, FetchError, RobotsError
 from fetchall.frontier import Entry
 from fetchall.limits import HostLimiter
-from fetchall.output.writer import BodyFile
+from fetchall.output.bodyfile import BodyFile
 from fetchall.policy import COOLDOWN_STATUSES, Final, Resume, describe_seconds
 from fetchall.result import Result
 from fetchall.robots import MAX_CRAWL_DELAY, RobotsRules, product_token, rules_for_fetch

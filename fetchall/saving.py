@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 from fetchall.callbacks import CallbackRegistry, Response, decide_path
 from fetchall.errors import CallbackError, FetchError, OutputError
 from fetchall.frontier import Entry
+from fetchall.output.bodyfile import BodyFile
 from fetchall.output.paths import url_to_relpath
-from fetchall.output.writer import BodyFile, OutputDir
+from fetchall.output.writer import OutputDir
 from fetchall.policy import Conditional, Final, Outcome
 from fetchall.result import Result
 from fetchall.state.schema import Saved

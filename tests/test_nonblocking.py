@@ -21,7 +21,8 @@ from fetchall.engines.base import AttemptEnv
 from fetchall.engines.nonblocking import NonBlockingAttempt
 from fetchall.engines.resolver import DNSCache, resolve
 from fetchall.engines.select import EventLoop
-from fetchall.output.writer import BodyFile, OutputDir
+from fetchall.output.bodyfile import BodyFile
+from fetchall.output.writer import OutputDir
 from fetchall.policy import Request
 from fetchall.server import body_bytes
 from fetchall.urls import parse_url

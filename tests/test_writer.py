@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from fetchall.errors import OutputError, UsageError
-from fetchall.output.writer import FLUSH_AT, TEMP_DIR, BodyFile, OutputDir
+from fetchall.output.bodyfile import FLUSH_AT, BodyFile
+from fetchall.output.writer import TEMP_DIR, OutputDir
 
 H = r"[0-9a-f]{8}"
 

@@ -19,7 +19,8 @@ from fetchall.http.decoders import BodyDecoder, make_decoder
 from fetchall.http.headers import Headers
 from fetchall.http.parser import Data, End, Head, ResponseParser
 from fetchall.http.request import encode_request
-from fetchall.output.writer import BodyFile, OutputDir
+from fetchall.output.bodyfile import BodyFile
+from fetchall.output.writer import OutputDir
 from fetchall.policy import Outcome, Request
 
 READ_SIZE = 256 * 1024

@@ -20,6 +20,7 @@ import fcntl
 import os
 
 from fetchall.errors import OutputError
+from fetchall.output.bodyfile import reason
 
 SPLICE_AT = 256 * 1024
 """A body is spliced only when at least this much of it is still to come (a read's worth:
@@ -60,9 +61,7 @@ class Pipe:
             self.close()
             self._read, self._write = os.pipe()
             self.size = _widen(self._write)
-            reason = exc.strerror or str(exc)
-            message = f"cannot write the body to disk: {reason[:1].lower()}{reason[1:]}"
-            raise OutputError(message) from None
+            raise OutputError(f"cannot write the body to disk: {reason(exc)}") from None
         return count
 
     def close(self) -> None:

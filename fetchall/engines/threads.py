@@ -39,7 +39,7 @@ from fetchall.engines.base import (
     delay_until,
 )
 from fetchall.engines.sockets import blocking_attempt
-from fetchall.output.writer import BodyFile
+from fetchall.output.bodyfile import BodyFile
 from fetchall.policy import Attempt, Final, Outcome, Request
 
 MAX_THREADS = 512

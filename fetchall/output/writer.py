@@ -1,4 +1,5 @@
-"""Temporary body files and their atomic commit into the output directory.
+"""Temporary body files (each a `bodyfile.BodyFile`) and their atomic commit into the output
+directory.
 
 Strategy: each body streams into ``ROOT/.fetchall-tmp/<pid>-<counter>-<token>.part`` (created
 with O_EXCL) and is moved into place with one ``os.replace`` only when complete, so a final path
@@ -44,7 +45,6 @@ pickles as path + size.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import os
 import stat
@@ -57,6 +57,7 @@ from typing import Any
 
 from fetchall.digests import DigestMap
 from fetchall.errors import OutputError, UsageError
+from fetchall.output.bodyfile import BodyFile, reason
 from fetchall.output.paths import safe_relpath, split_ext
 
 TEMP_DIR = ".fetchall-tmp"
@@ -64,128 +65,7 @@ STATE_DIR = ".fetchall"
 _PRIVATE_DIRS = frozenset({TEMP_DIR, STATE_DIR})
 MAX_TRIES = 8
 _O_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-FLUSH_AT = 64 * 1024
-"""A body's pieces are gathered up to this many bytes before one ``os.write``."""
-WRITE_DIRECT_AT = 16 * 1024
-"""A piece this large is written at once (after what was gathered), not copied first: a large
-body arrives in reads of 16-64 KiB, and copying each into the gathering buffer cost more than
-the extra write calls (benchmarks/RESULTS.md, issue 14)."""
 _RESERVED_KEY = -1  # claim of reserved paths: no key's ``hash()`` (of a str) is ever -1
-
-
-class BodyFile:
-    """A temporary file a body is being streamed into.
-
-    Written with ``os.write`` on a raw descriptor (a ``BufferedWriter`` per body cost more than
-    the writes themselves for small files); pieces smaller than `FLUSH_AT` are gathered first,
-    so a small body is one ``write`` and a trickle of tiny chunks is not one syscall each; a
-    piece of `WRITE_DIRECT_AT` bytes or more is written as it is.
-    """
-
-    __slots__ = ("_fd", "_hash", "_name", "_pending", "sha256", "size")
-
-    def __init__(self, path: str | Path, fd: int, *, digest: bool = False) -> None:
-        self._name = os.fspath(path)  # a str: a Path is only built when asked for (`path`)
-        self.size = 0
-        self._fd = fd  # -1 once closed
-        self._pending = bytearray()
-        self._hash = hashlib.sha256() if digest else None
-        self.sha256: str | None = None
-        """Hex SHA-256 of the body once closed (with ``digest``; the state store keeps it)."""
-
-    @property
-    def path(self) -> Path:
-        """Where the temporary file is."""
-        return Path(self._name)
-
-    @property
-    def closed(self) -> bool:
-        """Whether the file is closed (complete or discarded)."""
-        return self._fd < 0
-
-    def write(self, data: bytes | memoryview) -> None:
-        """Append ``data``; a disk error (e.g. disk full) is an `OutputError`."""
-        pending = self._pending
-        self.size += len(data)
-        if self._hash is not None:
-            self._hash.update(data)
-        if len(data) >= WRITE_DIRECT_AT:  # a large read: written as it is, no copy
-            if pending:
-                self._write_all(pending)
-                pending.clear()
-            self._write_all(data)
-            return
-        pending += data
-        if len(pending) >= FLUSH_AT:
-            self._write_all(pending)
-            pending.clear()
-
-    def direct_fd(self) -> int | None:
-        """The open file's descriptor, for a caller that appends bytes to it itself (the
-        ``keepalive`` engine's `os.splice`), with what is pending written first; None when the
-        bytes must come through `write` (the SHA-256 digest needs them). The caller reports
-        what it appended with `appended`."""
-        if self._hash is not None or self._fd < 0:
-            return None
-        if self._pending:
-            self._write_all(self._pending)
-            self._pending.clear()
-        return self._fd
-
-    def appended(self, count: int) -> None:
-        """``count`` bytes were appended through `direct_fd`."""
-        self.size += count
-
-    def close(self) -> None:
-        """Write what is pending and close (idempotent); a disk error is an `OutputError`."""
-        if self._fd < 0:
-            return
-        if self._hash is not None:
-            self.sha256 = self._hash.hexdigest()
-            self._hash = None
-        try:
-            if self._pending:
-                self._write_all(self._pending)
-                self._pending.clear()
-        finally:
-            fd, self._fd = self._fd, -1
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-    def discard(self) -> None:
-        """Close and delete the file; idempotent and never raises."""
-        if self._fd >= 0:
-            fd, self._fd = self._fd, -1
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._pending = bytearray()
-        with contextlib.suppress(OSError):
-            os.unlink(self._name)
-
-    def _write_all(self, data: bytes | bytearray | memoryview) -> None:
-        if self._fd < 0:
-            raise OutputError("cannot write the body to disk: the file is closed")
-        try:
-            with memoryview(data) as view:
-                done, total = 0, len(view)
-                while done < total:
-                    done += os.write(self._fd, view[done:])
-        except OSError as exc:
-            raise OutputError(f"cannot write the body to disk: {_reason(exc)}") from None
-
-    def __getstate__(self) -> tuple[Path, int, str | None]:
-        """A *closed* body pickles as its path, size and digest (a worker process hands it
-        over)."""
-        if self._fd >= 0:
-            raise TypeError("cannot pickle a BodyFile that is still open")
-        return self.path, self.size, self.sha256
-
-    def __setstate__(self, state: tuple[Path, int, str | None]) -> None:
-        path, self.size, self.sha256 = state
-        self._name = os.fspath(path)
-        self._fd = -1  # already complete: close() is a no-op, commit/discard work as usual
-        self._pending = bytearray()
-        self._hash = None
 
 
 class OutputDir:
@@ -246,7 +126,7 @@ class OutputDir:
                 self._prepare_temp_dir()
                 fd = os.open(path, _O_FLAGS, 0o666)
         except OSError as exc:
-            raise OutputError(f"cannot create a temporary file: {_reason(exc)}") from None
+            raise OutputError(f"cannot create a temporary file: {reason(exc)}") from None
         return BodyFile(path, fd, digest=self.digest)
 
     def _prepare_temp_dir(self) -> None:
@@ -277,7 +157,7 @@ class OutputDir:
                 self._claims[used_digest] = key_digest
         except (OSError, ValueError) as exc:
             body.discard()
-            raise OutputError(f"cannot save to {relpath}: {_reason(exc)}") from exc
+            raise OutputError(f"cannot save to {relpath}: {reason(exc)}") from exc
         return used
 
     def _place(self, parts: list[str], key: str, key_digest: int) -> tuple[str, int]:
@@ -449,9 +329,3 @@ def _case_insensitive(directory: str) -> bool:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(probe)
-
-
-def _reason(exc: BaseException) -> str:
-    """A short lower-case reason for an exception."""
-    reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
-    return reason[:1].lower() + reason[1:]
