@@ -71,19 +71,18 @@ class Exchange:
         parser = self._parser
         return self.plain and not self.full and parser is not None and parser.in_plain_body
 
-    def direct_body(self, least: int) -> tuple[int, int] | None:
-        """``(file descriptor, bytes left)`` when the rest of the body may be appended to the
-        temporary file without `feed` (`moved`): a plain body framed by Content-Length with
-        at least ``least`` bytes left, that nothing needs to see (no decoder, no truncation,
-        no digest), and whose end stays within ``max_size``."""
+    def direct_body(self, least: int) -> int | None:
+        """The temporary file's descriptor when the rest of the body may be appended to it
+        without `feed` (`moved`; the parser's `body_left` says how much): a plain body framed
+        by Content-Length with at least ``least`` bytes left, that nothing needs to see (no
+        decoder, no truncation, no digest), and whose end stays within ``max_size``."""
         parser, body = self._parser, self._body
         if self.truncate or not self.takes_views() or parser is None or body is None:
             return None
         left = parser.body_left
         if left < least or (self.max_size is not None and body.size + left > self.max_size):
             return None  # (a Content-Length the head's check could not read: "5, 5")
-        fd = body.direct_fd()
-        return None if fd is None else (fd, left)
+        return body.direct_fd()
 
     def moved(self, count: int) -> bool:
         """``count`` body bytes were appended through `direct_body`'s descriptor: True once

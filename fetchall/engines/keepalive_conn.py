@@ -217,14 +217,14 @@ class Connection(asyncio.BufferedProtocol):
         if self._splicing >= 0 or self.closed or transport is None or transport.is_closing():
             return
         try:
-            direct = pending.exchange.direct_body(SPLICE_AT)  # writes what the file still lacks
+            file = pending.exchange.direct_body(SPLICE_AT)  # writes what the file still lacks
         except Exception as exc:  # the disk is full...: the request fails, as in data_received
             self._queue.popleft()
             _resolve(pending.waiter, exc)
             self.abort()
             return
         sock = transport.get_extra_info("socket")
-        if direct is None or sock is None:
+        if file is None or sock is None:
             return
         try:
             fd = os.dup(sock.fileno())  # (the loop refuses a reader on a transport's own)
@@ -232,7 +232,7 @@ class Connection(asyncio.BufferedProtocol):
             return  # out of descriptors: the read buffer will do
         transport.pause_reading()
         self._splicing = fd
-        self.loop.add_reader(fd, self._splice, pending, direct[0], pipe())
+        self.loop.add_reader(fd, self._splice, pending, file, pipe())
 
     def _splice(self, pending: Pending, file: int, pipe: Pipe) -> None:
         """The socket is readable while splicing: move what arrived; at the body's end, hand
