@@ -126,3 +126,10 @@ class InterruptedFetchError(FetchError):
 
 class UsageError(Exception):
     """A bad option or unreadable input; the CLI prints it on one line and exits 2."""
+
+
+def reason(exc: BaseException) -> str:
+    """A short lower-case reason for an exception, for one-line messages: an OS error's
+    ``strerror`` ("no space left on device"), else its text."""
+    text = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+    return text[:1].lower() + text[1:]

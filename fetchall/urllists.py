@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TextIO
 
-from fetchall.errors import BadURLError, UsageError
+from fetchall.errors import BadURLError, UsageError, reason
 from fetchall.urls import MAX_BAD_TEXT, MAX_URL_LENGTH, BadLine, UrlLine, parse_url
 
 _MAX_LINE = MAX_URL_LENGTH + 1024  # read bound for one line of a URL list
@@ -50,7 +50,7 @@ def raw_url_lists(paths: Sequence[str], stdin: TextIO | None = None) -> Iterator
             with open(path, encoding="utf-8-sig", errors="replace", newline="\n") as stream:
                 yield from _entries(stream, path)
         except OSError as exc:
-            raise UsageError(f"cannot read URL list {path}: {_reason(exc)}") from None
+            raise UsageError(f"cannot read URL list {path}: {reason(exc)}") from None
 
 
 def parse_line(raw: RawLine) -> UrlLine | BadLine:
@@ -124,10 +124,4 @@ def check_url_lists(paths: Sequence[str]) -> None:
             with open(path, "rb"):
                 pass
         except OSError as exc:
-            raise UsageError(f"cannot read URL list {path}: {_reason(exc)}") from None
-
-
-def _reason(exc: OSError) -> str:
-    """A short lower-case reason for an OSError."""
-    reason = exc.strerror or str(exc)
-    return reason[:1].lower() + reason[1:]
+            raise UsageError(f"cannot read URL list {path}: {reason(exc)}") from None

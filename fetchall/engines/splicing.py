@@ -19,8 +19,7 @@ from __future__ import annotations
 import fcntl
 import os
 
-from fetchall.errors import OutputError
-from fetchall.output.bodyfile import reason
+from fetchall.errors import OutputError, reason
 
 SPLICE_AT = 256 * 1024
 """A body is spliced only when at least this much of it is still to come (a read's worth:

@@ -1,4 +1,4 @@
-"""A temporary file a body streams into (`BodyFile`), and the short reason of an OS error.
+"""A temporary file a body streams into (`BodyFile`).
 
 Strategy: ``os.write`` on a raw descriptor, small pieces gathered first, large ones written as
 they are (see `BodyFile`); an optional SHA-256 of every byte; a caller that moves bytes into the
@@ -13,7 +13,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from fetchall.errors import OutputError
+from fetchall.errors import OutputError, reason
 
 FLUSH_AT = 64 * 1024
 """A body's pieces are gathered up to this many bytes before one ``os.write``."""
@@ -136,9 +136,3 @@ class BodyFile:
         self._fd = -1  # already complete: close() is a no-op, commit/discard work as usual
         self._pending = bytearray()
         self._hash = None
-
-
-def reason(exc: BaseException) -> str:
-    """A short lower-case reason for an exception."""
-    reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
-    return reason[:1].lower() + reason[1:]

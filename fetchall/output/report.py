@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
-from fetchall.errors import UsageError
+from fetchall.errors import UsageError, reason
 from fetchall.result import Result
 
 _LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
@@ -58,7 +58,7 @@ class ReportWriter:
                 newline="\n",
             )
         except OSError as exc:
-            raise UsageError(f"cannot write report {path}: {_reason(exc)}") from None
+            raise UsageError(f"cannot write report {path}: {reason(exc)}") from None
         self.size = keep
         """Bytes of the report once every row written so far is flushed."""
         self._lock = threading.Lock()  # the file is shared with the flusher thread
@@ -95,7 +95,7 @@ class ReportWriter:
                 if self._flusher is None:
                     self._file.flush()
         except OSError as exc:
-            raise UsageError(f"cannot write report {self.path}: {_reason(exc)}") from None
+            raise UsageError(f"cannot write report {self.path}: {reason(exc)}") from None
 
     def flush(self) -> None:
         """Write every row so far to the file now."""
@@ -104,7 +104,7 @@ class ReportWriter:
                 self._raise_flush_error()
                 self._file.flush()
         except OSError as exc:
-            raise UsageError(f"cannot write report {self.path}: {_reason(exc)}") from None
+            raise UsageError(f"cannot write report {self.path}: {reason(exc)}") from None
 
     def close(self) -> None:
         """Stop the flusher, flush and close (idempotent)."""
@@ -118,7 +118,7 @@ class ReportWriter:
                     self._raise_flush_error()
                     self._file.close()
                 except OSError as exc:
-                    raise UsageError(f"cannot write report {self.path}: {_reason(exc)}") from None
+                    raise UsageError(f"cannot write report {self.path}: {reason(exc)}") from None
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self._flush_every):
@@ -204,7 +204,7 @@ def read_report(path: str | Path) -> Iterator[dict[str, Any]]:
     try:
         stream = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115
     except OSError as exc:
-        raise UsageError(f"cannot read report {path}: {_reason(exc)}") from None
+        raise UsageError(f"cannot read report {path}: {reason(exc)}") from None
     with stream:
         for line in stream:
             if not line.strip():
@@ -215,9 +215,3 @@ def read_report(path: str | Path) -> Iterator[dict[str, Any]]:
                 continue  # truncated (interrupted write) or corrupt: that URL is fetched again
             if isinstance(row, dict):
                 yield row
-
-
-def _reason(exc: OSError) -> str:
-    """A short lower-case reason for an OSError."""
-    reason = exc.strerror or str(exc)
-    return reason[:1].lower() + reason[1:]

@@ -56,8 +56,8 @@ from pathlib import Path
 from typing import Any
 
 from fetchall.digests import DigestMap
-from fetchall.errors import OutputError, UsageError
-from fetchall.output.bodyfile import BodyFile, reason
+from fetchall.errors import OutputError, UsageError, reason
+from fetchall.output.bodyfile import BodyFile
 from fetchall.output.paths import safe_relpath, split_ext
 
 TEMP_DIR = ".fetchall-tmp"
@@ -82,8 +82,8 @@ class OutputDir:
             if not os.access(real, os.W_OK | os.X_OK):
                 raise PermissionError(13, "not writable")
         except OSError as exc:
-            reason = exc.strerror or str(exc)
-            raise UsageError(f"cannot use output directory {root}: {reason}") from None
+            cause = exc.strerror or str(exc)  # (as the OS says it: not `reason`'s lower case)
+            raise UsageError(f"cannot use output directory {root}: {cause}") from None
         self._real = real
         self._tmp = os.path.join(real, TEMP_DIR)
         self._fold_case = _case_insensitive(real)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from fetchall.errors import reason
 from fetchall.state.schema import FORMAT, SCHEMA, VERSION, StateError
 
 CACHE_KIB = 4096
@@ -29,7 +30,7 @@ def translate(path: Path) -> Iterator[None]:
         yield
     except sqlite3.Error as exc:
         raise StateError(
-            f"cannot write the state file {path}: {why(exc)}; --resume continues the run "
+            f"cannot write the state file {path}: {reason(exc)}; --resume continues the run "
             "once that is mended"
         ) from None
 
@@ -40,7 +41,7 @@ def lock(path: Path) -> int:
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
     except OSError as exc:
-        raise StateError(f"cannot open the lock file {lock_path}: {why(exc)}") from None
+        raise StateError(f"cannot open the lock file {lock_path}: {reason(exc)}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -103,9 +104,3 @@ def _check_ours(db: sqlite3.Connection, tables: set[str], path: Path) -> None:
             f"this fetchall reads version {VERSION}"
         )
     db.execute("SELECT COUNT(*) FROM urls WHERE id < 0").fetchone()  # a cheap read: corrupt?
-
-
-def why(exc: BaseException) -> str:
-    """A short lower-case reason."""
-    reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
-    return reason[:1].lower() + reason[1:]

@@ -19,7 +19,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from fetchall.state.files import check_or_create, connect, lock, translate, why
+from fetchall.errors import reason
+from fetchall.state.files import check_or_create, connect, lock, translate
 from fetchall.state.reads import PlanReads
 from fetchall.state.schema import (
     DONE,
@@ -64,7 +65,7 @@ class StateStore(PlanReads):
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StateError(
-                f"cannot create the state directory {path.parent}: {why(exc)}"
+                f"cannot create the state directory {path.parent}: {reason(exc)}"
             ) from None
         lock_fd = lock(path)
         try:
@@ -77,7 +78,7 @@ class StateStore(PlanReads):
                 raise
         except sqlite3.Error as exc:
             os.close(lock_fd)
-            raise StateError(f"cannot use the state file {path}: {why(exc)}") from None
+            raise StateError(f"cannot use the state file {path}: {reason(exc)}") from None
         except BaseException:
             os.close(lock_fd)
             raise
