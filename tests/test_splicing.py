@@ -60,6 +60,22 @@ def both_ways(
     return spliced, plain
 
 
+def one_url_both_ways(
+    raw_server: RawServer,
+    script: Callable[[RawConn], None],
+    monkeypatch: pytest.MonkeyPatch,
+    splices: list[int],
+    tmp_path: Path,
+    **settings: Any,
+) -> tuple[Run, Run]:
+    """`both_ways` for one URL that ``script`` answers on the raw server."""
+    raw_server.route("/one", script)
+    url = raw_server.url("/one")
+    return both_ways(
+        monkeypatch, splices, tmp_path, lambda out: fetch(ENGINE, [url], out, **settings)
+    )
+
+
 def verdicts(run: Run) -> list[tuple[object, ...]]:
     """Every row's verdict, by URL (rows come in the order URLs end)."""
     rows = [(r.url, r.ok, r.status, r.error_type, r.error, r.bytes) for r in run.results]
@@ -162,12 +178,8 @@ def test_a_body_cut_short_fails_alike(
         else:
             conn.close()
 
-    raw_server.route("/cut", script)
-    spliced, plain = both_ways(
-        monkeypatch,
-        splices,
-        tmp_path,
-        lambda out: fetch(ENGINE, [raw_server.url("/cut")], out, timeout=1.0),
+    spliced, plain = one_url_both_ways(
+        raw_server, script, monkeypatch, splices, tmp_path, timeout=1.0
     )
     assert splices
     result = spliced.one()
@@ -206,12 +218,8 @@ def test_max_size_holds_when_the_head_could_not_tell(
         conn.send(os.urandom(BIG))
         conn.close()
 
-    raw_server.route("/twice", script)
-    spliced, plain = both_ways(
-        monkeypatch,
-        splices,
-        tmp_path,
-        lambda out: fetch(ENGINE, [raw_server.url("/twice")], out, max_size=BIG - 1),
+    spliced, plain = one_url_both_ways(
+        raw_server, script, monkeypatch, splices, tmp_path, max_size=BIG - 1
     )
     assert not splices
     assert spliced.one().error_type == "too_large"
