@@ -62,6 +62,10 @@ async def run_jobs(ctx: RunContext, attempt: AsyncAttempt) -> None:
             wake.set()
 
     loop = asyncio.get_running_loop()
+    # No `await` inside `finally` or `except`: compiled by mypyc (2.4), a coroutine that awaits
+    # there, awaited by another compiled coroutine (keepalive's), loses the exception it was
+    # handling (a cancellation ended the run as if it had finished). So: keep it, stop, re-raise.
+    stopped_by: BaseException | None = None
     try:
         while True:
             while (job := ctx.next_job()) is not None:
@@ -80,8 +84,11 @@ async def run_jobs(ctx: RunContext, attempt: AsyncAttempt) -> None:
                 timer.cancel()
             if bugs:
                 raise bugs[0]
-    finally:
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+    except BaseException as exc:
+        stopped_by = exc
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if stopped_by is not None:
+        raise stopped_by
