@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 from fetchall.errors import OutputError, reason
 
@@ -123,16 +124,17 @@ class BodyFile:
         except OSError as exc:
             raise OutputError(f"cannot write the body to disk: {reason(exc)}") from None
 
-    def __getstate__(self) -> tuple[Path, int, str | None]:
+    def __reduce__(self) -> tuple[Any, tuple[object, ...]]:
         """A *closed* body pickles as its path, size and digest (a worker process hands it
-        over)."""
+        over); a ``__reduce__``, as a mypyc-compiled class cannot use ``__setstate__``."""
         if self._fd >= 0:
             raise TypeError("cannot pickle a BodyFile that is still open")
-        return self.path, self.size, self.sha256
+        return _closed_body, (self._name, self.size, self.sha256)
 
-    def __setstate__(self, state: tuple[Path, int, str | None]) -> None:
-        path, self.size, self.sha256 = state
-        self._name = os.fspath(path)
-        self._fd = -1  # already complete: close() is a no-op, commit/discard work as usual
-        self._pending = bytearray()
-        self._hash = None
+
+def _closed_body(name: str, size: int, sha256: str | None) -> BodyFile:
+    """A complete `BodyFile`, as pickled: ``close`` is a no-op, commit/discard work as usual."""
+    body = BodyFile(name, -1)
+    body.size = size
+    body.sha256 = sha256
+    return body

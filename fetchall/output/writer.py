@@ -71,9 +71,17 @@ _RESERVED_KEY = -1  # claim of reserved paths: no key's ``hash()`` (of a str) is
 class OutputDir:
     """The output directory: hands out temporary files and commits them atomically."""
 
-    def __init__(self, root: str | Path, *, digest: bool = False) -> None:
+    def __init__(
+        self, root: str | Path, *, digest: bool = False, _pickled: dict[str, Any] | None = None
+    ) -> None:
         self.root = Path(root)
         self.digest = digest  # bodies get a SHA-256 (`BodyFile.sha256`)
+        if _pickled is not None:  # unpickled in a worker process: checked already, in the parent
+            self._real_root = _pickled["real"]
+            self._tmp = _pickled["tmp"]
+            self._fold_case = _pickled["fold"]
+            self._init_process_state()
+            return
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             real = os.path.realpath(self.root)
@@ -84,7 +92,7 @@ class OutputDir:
         except OSError as exc:
             cause = exc.strerror or str(exc)  # (as the OS says it: not `reason`'s lower case)
             raise UsageError(f"cannot use output directory {root}: {cause}") from None
-        self._real = real
+        self._real_root = real
         self._tmp = os.path.join(real, TEMP_DIR)
         self._fold_case = _case_insensitive(real)
         self._init_process_state()
@@ -95,22 +103,12 @@ class OutputDir:
         self._lock = threading.Lock()
         self._tmp_ready_pid = 0
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {
-            "root": self.root,
-            "_real": self._real,
-            "_tmp": self._tmp,
-            "_fold": self._fold_case,
-            "digest": self.digest,
-        }
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.root = state["root"]
-        self.digest = state["digest"]
-        self._real = state["_real"]
-        self._tmp = state["_tmp"]
-        self._fold_case = state["_fold"]
-        self._init_process_state()
+    def __reduce__(self) -> tuple[Any, tuple[object, ...]]:
+        """Pickle the checked paths, not the claims, directories or lock (per process); a
+        ``__reduce__`` rather than ``__getstate__``, which a mypyc-compiled class cannot use:
+        its ``__new__`` runs ``__init__``."""
+        state = {"real": self._real_root, "tmp": self._tmp, "fold": self._fold_case}
+        return _unpickled_output_dir, (self.root, self.digest, state)
 
     def new_temp(self) -> BodyFile:
         """A new, empty temporary file under ``ROOT/.fetchall-tmp``; raises `OutputError`."""
@@ -153,7 +151,7 @@ class OutputDir:
             key_digest = hash(key)
             with self._lock:
                 used, used_digest = self._place(parts, key, key_digest)
-                os.replace(body._name, f"{self._real}/{used}")
+                os.replace(body._name, f"{self._real_root}/{used}")
                 self._claims[used_digest] = key_digest
         except (OSError, ValueError) as exc:
             body.discard()
@@ -189,7 +187,7 @@ class OutputDir:
         Called right after `_conflict` found every existing component a real directory.
         """
         dirs = self._dirs
-        path = self._real
+        path = self._real_root
         rel = ""
         for name in parts[:-1]:
             path = os.path.join(path, name)
@@ -225,11 +223,11 @@ class OutputDir:
                 if created:
                     return None  # created by this process: only its own entries are in it
                 try:
-                    mode = os.lstat(os.path.join(self._real, joined)).st_mode
+                    mode = os.lstat(os.path.join(self._real_root, joined)).st_mode
                 except FileNotFoundError:
                     return None
                 return final if stat.S_ISLNK(mode) or stat.S_ISDIR(mode) else None
-        path = self._real
+        path = self._real_root
         for index, name in enumerate(parts):
             path = os.path.join(path, name)
             try:
@@ -329,3 +327,8 @@ def _case_insensitive(directory: str) -> bool:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(probe)
+
+
+def _unpickled_output_dir(root: Path, digest: bool, state: dict[str, Any]) -> OutputDir:
+    """An `OutputDir` from what its ``__reduce__`` pickled."""
+    return OutputDir(root, digest=digest, _pickled=state)
