@@ -23,6 +23,7 @@ test: $(STAMP)  ## the whole test suite on the pure-Python modules (what CI runs
 # The optional compiled build (fetchall/build.py): mypyc compiles the hot modules in place, beside
 # their sources; FETCHALL_PURE=1 still runs the pure ones, and so does a build older than them.
 compiled: $(STAMP)  ## compile the hot modules with mypyc, in place (needs a C compiler)
+	find fetchall -name '*.so' -delete  # a module dropped from COMPILED must not keep its build
 	FETCHALL_MYPYC=1 $(PY) setup.py -q build_ext --inplace
 
 pure:  ## remove the compiled modules (back to the pure-Python build)
