@@ -72,15 +72,12 @@ class OutputDir:
     """The output directory: hands out temporary files and commits them atomically."""
 
     def __init__(
-        self, root: str | Path, *, digest: bool = False, _pickled: dict[str, Any] | None = None
+        self, root: str | Path, *, digest: bool = False, _checked: tuple[str, bool] | None = None
     ) -> None:
         self.root = Path(root)
         self.digest = digest  # bodies get a SHA-256 (`BodyFile.sha256`)
-        if _pickled is not None:  # unpickled in a worker process: checked already, in the parent
-            self._real_root = _pickled["real"]
-            self._tmp = _pickled["tmp"]
-            self._fold_case = _pickled["fold"]
-            self._init_process_state()
+        if _checked is not None:  # unpickled in a worker process: checked already, in the parent
+            self._set_paths(*_checked)
             return
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -92,12 +89,13 @@ class OutputDir:
         except OSError as exc:
             cause = exc.strerror or str(exc)  # (as the OS says it: not `reason`'s lower case)
             raise UsageError(f"cannot use output directory {root}: {cause}") from None
+        self._set_paths(real, _case_insensitive(real))
+
+    def _set_paths(self, real: str, fold_case: bool) -> None:
+        """The checked paths, and this process's empty claims, created directories and lock."""
         self._real_root = real
         self._tmp = os.path.join(real, TEMP_DIR)
-        self._fold_case = _case_insensitive(real)
-        self._init_process_state()
-
-    def _init_process_state(self) -> None:
+        self._fold_case = fold_case
         self._claims = DigestMap()  # path digest -> key digest; flat memory (digests.py)
         self._dirs: dict[int, bool] = {}  # path digest -> created by this process (see module doc)
         self._lock = threading.Lock()
@@ -107,8 +105,7 @@ class OutputDir:
         """Pickle the checked paths, not the claims, directories or lock (per process); a
         ``__reduce__`` rather than ``__getstate__``, which a mypyc-compiled class cannot use:
         its ``__new__`` runs ``__init__``."""
-        state = {"real": self._real_root, "tmp": self._tmp, "fold": self._fold_case}
-        return _unpickled_output_dir, (self.root, self.digest, state)
+        return _unpickled_output_dir, (self.root, self.digest, (self._real_root, self._fold_case))
 
     def new_temp(self) -> BodyFile:
         """A new, empty temporary file under ``ROOT/.fetchall-tmp``; raises `OutputError`."""
@@ -329,6 +326,6 @@ def _case_insensitive(directory: str) -> bool:
             os.unlink(probe)
 
 
-def _unpickled_output_dir(root: Path, digest: bool, state: dict[str, Any]) -> OutputDir:
+def _unpickled_output_dir(root: Path, digest: bool, checked: tuple[str, bool]) -> OutputDir:
     """An `OutputDir` from what its ``__reduce__`` pickled."""
-    return OutputDir(root, digest=digest, _pickled=state)
+    return OutputDir(root, digest=digest, _checked=checked)
