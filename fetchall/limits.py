@@ -11,12 +11,15 @@ fairly. `next_due()` tells engines when to ask again (they wait with their own t
 A host's *pace*: ``interval`` seconds at least between two request starts (``1/--rate``, or a
 robots.txt Crawl-delay), kept as ``next_start`` — every start books the next one, whether it is a
 job leaving the queue (`pop_ready`) or a follow-up attempt of a running job (`reserve`: retries,
-redirect hops), so no burst ever passes. A *cooldown* (`cool_down`: a 429/503) makes the host
-wait until a given time; without a server-given length, consecutive cooldowns double from
-``backoff`` up to ``max_backoff``. Jobs offered with `offer_first` (robots.txt) go before the
-host's queue and ignore its pace. Host state is dropped once the host is idle and its timing lies
-in the past, so memory follows the hosts in play, not the hosts ever seen. Every operation is
-O(1) or O(log hosts); engines call it from their coordinating thread only.
+redirect hops), so no burst ever passes; and when a request actually left (`sent`) pushes the
+next start to one interval after that, so a request held up between its start and its first
+byte (a slow connect) does not reach the server just before the next one. A *cooldown*
+(`cool_down`: a 429/503) makes the host wait until a given time; without a server-given length,
+consecutive cooldowns double from ``backoff`` up to ``max_backoff``. Jobs offered with
+`offer_first` (robots.txt) go before the host's queue and ignore its pace. Host state is dropped
+once the host is idle and its timing lies in the past, so memory follows the hosts in play, not
+the hosts ever seen. Every operation is O(1) or O(log hosts); engines call it from their
+coordinating thread only.
 """
 
 from __future__ import annotations
@@ -92,6 +95,8 @@ class HostLimiter(Generic[T]):
         self._sweep_at = 1024
         self._now = 0.0  # the latest ``now`` seen (for forgetting idle hosts)
         self._timing = interval > 0  # any pace or cooldown yet? (else skip the due checks)
+        self.paced = interval > 0
+        """Whether any host has a pace (an interval > 0): else `sent` has nothing to do."""
 
     # ---- queueing ----
 
@@ -215,6 +220,7 @@ class HostLimiter(Generic[T]):
         else:
             self._intervals[key] = seconds
         self._timing = self._timing or seconds > 0
+        self.paced = self.paced or seconds > 0
         host = self._hosts.get(key)
         if host is not None:
             host.interval = seconds
@@ -228,6 +234,22 @@ class HostLimiter(Generic[T]):
         host.next_start = start + host.interval
         self._settle(key, host)
         return start
+
+    def sent(self, key: str, at: float) -> None:
+        """A request of ``key`` left at ``at`` (its first byte was handed to the socket): the
+        host's next start is one interval after that at the earliest. Spacing then holds
+        between requests as they leave, not only as they are granted: a request held up by a
+        slow connect or TLS handshake pushes the next one back instead of arriving just before
+        it. A ``sent`` that comes after the next start was granted cannot move that start."""
+        host = self._hosts.get(key)
+        if host is None:
+            if not self._intervals.get(key, self.interval):
+                return  # an unpaced host that is gone: nothing to remember
+            host = self._new_host(key)
+        start = at + host.interval  # (an interval > 0 has set ``_timing`` already)
+        if host.interval and start > host.next_start:
+            host.next_start = start  # a listed host re-checks its due time when it comes up
+        self._settle(key, host)
 
     def cool_down(self, key: str, now: float, seconds: float | None = None) -> float:
         """Host ``key`` answered 429/503: no start before ``now + seconds``; without

@@ -9,7 +9,8 @@ drive it with a plain loop, callback engines step it from callbacks, coroutine e
 Politeness towards a host goes through an optional `Pacer` (the runner's, over the limiter):
 before every attempt after the first (retries, redirect hops) the plan asks it for a start slot
 and sleeps until then, or ends if the pacer forbids the request; after every attempt it tells
-the pacer what the host answered (429/503 and its Retry-After start a host-wide cooldown). A
+the pacer what the host answered (429/503 and its Retry-After start a host-wide cooldown) and
+when the request left (`Outcome.sent`: the host's spacing counts from then). A
 ``Retry-After`` longer than ``retry_after_cap`` is never shortened: the URL fails at once.
 """
 
@@ -68,6 +69,9 @@ class Outcome:
     body: object | None = None
     size: int = 0
     error: FetchError | None = None
+    sent: float | None = None
+    """When the request's first byte was handed to the socket (`time.monotonic`), or None if
+    it never was: politeness counts a host's spacing from it (`Pacer.observe`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,9 +188,16 @@ class Pacer(Protocol):
         """Book a request start at ``target``'s host for a follow-up attempt: the seconds to
         wait first (0 = now), or the error that forbids the request."""
 
-    def observe(self, target: Target, status: int | None, retry_after: float | None) -> None:
+    def observe(
+        self,
+        target: Target,
+        status: int | None,
+        retry_after: float | None,
+        sent: float | None = None,
+    ) -> None:
         """Report what ``target``'s host answered (``status`` None: no response), with the
-        seconds its ``Retry-After`` asked for, uncapped."""
+        seconds its ``Retry-After`` asked for, uncapped, and when the request left
+        (`Outcome.sent`; None if it never did)."""
 
     def must_queue(self, target: Target) -> bool:
         """True if a redirect hop to ``target`` must be admitted like a new URL first (its
@@ -311,7 +322,7 @@ def plan(
         if status in RETRY_STATUSES:
             asked = retry_after_seconds(outcome.headers.get("retry-after"), now())
         if pacer is not None:
-            pacer.observe(request.target, status, asked)
+            pacer.observe(request.target, status, asked, outcome.sent)
         if status in REDIRECT_STATUSES:
             try:
                 next_target = _redirect_target(

@@ -12,7 +12,8 @@ URL is returned as an error for the runner to report: it is never requested.
 
 `Politeness` is also the plans' `Pacer`: a retry or redirect hop books its start through the
 limiter (so the pace holds for every request, not only first attempts) and is refused if its
-host is in a cooldown longer than ``--retry-after-cap`` or robots.txt disallows it. A 429/503
+host is in a cooldown longer than ``--retry-after-cap`` or robots.txt disallows it; every
+attempt's send time (`Outcome.sent`) pushes its host's next start to an interval after it. A 429/503
 starts a host-wide cooldown; if its Retry-After exceeds the cap, the URLs waiting for that host
 are handed back (`take_refused`) to fail at once instead of waiting — or being sent early.
 """
@@ -235,8 +236,18 @@ class Politeness:
             return True
         return self.already_saved(target.url)
 
-    def observe(self, target: Target, status: int | None, retry_after: float | None) -> None:
-        """A host answered: 429/503 start (or extend) its cooldown; anything else calms it."""
+    def observe(
+        self,
+        target: Target,
+        status: int | None,
+        retry_after: float | None,
+        sent: float | None = None,
+    ) -> None:
+        """A host answered: 429/503 start (or extend) its cooldown; anything else calms it.
+        ``sent`` (when the request left) pushes the host's next start to an interval after it
+        (`HostLimiter.sent`)."""
+        if sent is not None and self.limiter.paced:
+            self.limiter.sent(target.host_key, sent)
         if status in COOLDOWN_STATUSES:
             key = target.host_key
             self._cooled = True

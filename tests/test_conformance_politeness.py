@@ -10,11 +10,13 @@ its arrival at the server, and is far below the intervals asked for.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fetchrun import fetch
+from relay import HoldFirstRelay
 
 from fetchall.server import ServerThread
 
@@ -68,6 +70,24 @@ def test_rate_spaces_each_host_and_runs_hosts_in_parallel(
     assert max(firsts) - min(firsts) < 0.3, firsts
     span = max(lasts) - min(firsts)
     assert 1.0 - SLACK <= span < 1.6, f"{len(urls) / span:.1f} starts/s"
+
+
+def test_rate_counts_from_when_a_late_request_left(
+    engine: str, tls_server: ServerThread, ca_file: Path, tmp_path: Path
+) -> None:
+    """The first request's TLS handshake is held up 0.3 s (a relay delays its ClientHello), so
+    it leaves 0.3 s after its start. The second request of the host must still reach the server
+    a whole interval (0.5 s) after the first, not 0.2 s after it: spacing counts from when a
+    request left (`Outcome.sent`), not from when it was started."""
+    tls_server.stats.reset()
+    with HoldFirstRelay(tls_server.port, hold=0.3) as relay:
+        urls = [relay.url("/bytes/301"), relay.url("/bytes/302")]
+        started = time.monotonic()
+        run = fetch(engine, urls, tmp_path, rate=2, cacert=ca_file)
+    assert all(r.ok for r in run.results), run.results
+    first, second = sorted(tls_server.stats.start_times("/bytes/"))
+    assert first - started >= 0.3  # the hold took effect: the first request left late
+    assert second - first >= 0.5 - SLACK, (first - started, second - first)
 
 
 def test_rate_paces_retries_and_redirect_hops(

@@ -140,6 +140,50 @@ def test_reserve_books_follow_up_starts_in_the_same_pace() -> None:
     assert limiter.reserve("elsewhere", 5.0) == 5.0  # an unseen host (a redirect hop): at once
 
 
+def test_sent_spaces_the_next_start_from_when_a_request_left() -> None:
+    """A request that left late (a slow connect) pushes its host's next start to an interval
+    after it; an early or repeated report never pulls a start forward; other hosts go on."""
+    limiter: HostLimiter[int] = HostLimiter(concurrency=10, per_host=10, interval=0.5)
+    for i in range(3):
+        limiter.offer("a", i)
+    limiter.offer("b", 100)
+    assert limiter.paced
+    assert limiter.pop_ready(0.0) == ("a", 0)
+    limiter.sent("a", 0.3)  # job 0's first byte left 0.3 s after its start
+    assert limiter.pop_ready(0.0) == ("b", 100)
+    assert limiter.pop_ready(0.5) is None  # booked for 0.5 at the start, now 0.8
+    assert limiter.next_due() == 0.8
+    assert limiter.rate_limited(0.5) == 1
+    assert limiter.pop_ready(0.8) == ("a", 1)
+    limiter.sent("a", 0.8)  # at once: the booked 1.3 stands
+    limiter.sent("a", 0.1)  # a late report of an early send: moves nothing back
+    assert limiter.pop_ready(1.29) is None
+    assert limiter.pop_ready(1.3) == ("a", 2)
+    limiter.sent("b", 0.05)  # sent by a job already started: no effect on "b"'s empty queue
+    limiter.offer("b", 101)
+    assert limiter.pop_ready(0.56) == ("b", 101)  # 0.05 + 0.5
+
+
+def test_sent_reaches_hosts_the_limiter_forgot_and_skips_unpaced_ones() -> None:
+    limiter: HostLimiter[int] = HostLimiter(concurrency=10, per_host=1, interval=1.0)
+    limiter.sent("hop", 5.0)  # a redirect hop's host, not (or no longer) known
+    limiter.offer("hop", 0)
+    assert limiter.pop_ready(5.9) is None
+    assert limiter.pop_ready(6.0) == ("hop", 0)
+    plain: HostLimiter[int] = HostLimiter(concurrency=10, per_host=1)
+    assert not plain.paced
+    plain.offer("a", 0)
+    assert plain.pop_ready(0.0) == ("a", 0)
+    plain.sent("a", 0.5)
+    plain.sent("never-seen", 0.5)
+    plain.release("a")
+    plain.offer("a", 1)
+    assert plain.pop_ready(0.5) == ("a", 1)
+    assert list(plain._hosts) == ["a"]  # no state kept for the unseen host
+    plain.set_interval("slow", 2.0)  # a Crawl-delay makes the limiter paced
+    assert plain.paced
+
+
 def test_cooldown_with_server_given_length() -> None:
     limiter: HostLimiter[int] = HostLimiter(concurrency=10, per_host=10)
     limiter.offer("a", 0)
@@ -233,18 +277,25 @@ def test_idle_hosts_are_forgotten_once_their_timing_is_past() -> None:
 
 @pytest.mark.parametrize("seed", range(20))
 def test_random_paced_schedule_holds_every_bound_and_ends(seed: int) -> None:
-    """Random offers, releases, cooldowns and retries on a simulated clock: per-host spacing,
-    slot bounds and cooldowns always hold, and advancing to `next_due` always makes progress."""
+    """Random offers, releases, cooldowns, retries and send reports on a simulated clock:
+    per-host spacing (from starts and from reported sends), slot bounds and cooldowns always
+    hold, and advancing to `next_due` always makes progress."""
     rng = random.Random(seed)
     interval = rng.choice([0.0, 0.3, 1.0])
     limiter: HostLimiter[int] = HostLimiter(concurrency=4, per_host=2, interval=interval)
     now = 0.0
     starts: dict[str, list[float]] = {}
     running: list[str] = []
+    left: dict[str, float] = {}  # the latest reported send of each host (`sent`)
     offered = finished = 0
     for _ in range(3000):
         action = rng.random()
-        if action < 0.3 and offered < 150:
+        if action < 0.05 and running:  # a running request left (now, or a while ago)
+            key = rng.choice(running)
+            at = max(0.0, now - rng.choice([0.0, 0.1, 0.4]))
+            limiter.sent(key, at)
+            left[key] = max(left.get(key, at), at)
+        elif action < 0.3 and offered < 150:
             limiter.offer(f"h{rng.randrange(4)}", offered)
             offered += 1
         elif action < 0.5 and running:
@@ -254,7 +305,7 @@ def test_random_paced_schedule_holds_every_bound_and_ends(seed: int) -> None:
         elif action < 0.55 and running:
             key = rng.choice(running)
             start = limiter.reserve(key, now)  # a retry of a running job
-            assert start >= now
+            assert start >= now and start >= left.get(key, -interval) + interval - 1e-9
             starts.setdefault(key, []).append(start)
         elif action < 0.58:
             limiter.cool_down(f"h{rng.randrange(4)}", now, rng.choice([None, 0.5, 2.0]))
@@ -263,6 +314,7 @@ def test_random_paced_schedule_holds_every_bound_and_ends(seed: int) -> None:
             if popped is not None:
                 key = popped[0]
                 assert limiter.cooldown_left(key, now) == 0.0
+                assert now >= left.get(key, -interval) + interval - 1e-9  # spaced from sends
                 running.append(key)
                 starts.setdefault(key, []).append(now)
             else:

@@ -160,14 +160,20 @@ class QueueNewOrigins:
 
     def __init__(self) -> None:
         self.reserved: list[str] = []
-        self.observed: list[tuple[str, int | None, float | None]] = []
+        self.observed: list[tuple[str, int | None, float | None, float | None]] = []
 
     def reserve(self, target: Target) -> float:
         self.reserved.append(target.url)
         return 0.0
 
-    def observe(self, target: Target, status: int | None, retry_after: float | None) -> None:
-        self.observed.append((target.url, status, retry_after))
+    def observe(
+        self,
+        target: Target,
+        status: int | None,
+        retry_after: float | None,
+        sent: float | None = None,
+    ) -> None:
+        self.observed.append((target.url, status, retry_after, sent))
 
     def must_queue(self, target: Target) -> bool:
         return target.host != "a"
@@ -181,6 +187,23 @@ def drive(gen: Generator[Step, Outcome | None, Final], outcomes: Sequence[Outcom
             step = gen.send(next(replies) if isinstance(step, Attempt) else None)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
+
+
+def test_the_pacer_hears_every_attempt_with_its_send_time() -> None:
+    """What the host answered and when each request left (`Outcome.sent`) reach the pacer after
+    every attempt; a request that never left (a connect error) reports no send time."""
+    pacer = QueueNewOrigins()
+    settings = PolicySettings(retries=2, retry_backoff=0.0)
+    lost = Outcome(error=ConnectError("refused"))
+    busy = Outcome(status=503, reason="R", headers=Headers([("Retry-After", "1")]), sent=10.5)
+    ok = Outcome(status=200, reason="OK", sent=12.0)
+    final = drive(plan(parse_url("http://a/x"), settings, pacer=pacer), [lost, busy, ok])
+    assert final.ok and final.attempts == 3
+    assert pacer.observed == [
+        ("http://a/x", None, None, None),
+        ("http://a/x", 503, 1.0, 10.5),
+        ("http://a/x", 200, None, 12.0),
+    ]
 
 
 def test_a_hop_to_a_new_origin_is_handed_back_and_resumed() -> None:

@@ -132,6 +132,24 @@ def test_cooldown_is_counted_once_per_burst_and_calms() -> None:
     assert limiter.cooldown_left("a:80", clock.now) == 0.5  # calm again: the backoff restarts
 
 
+def test_a_late_send_pushes_the_next_start_of_its_host() -> None:
+    """`observe` hands the attempt's send time to the limiter: the host's next start is an
+    interval after the request left, not after it was started; without a pace, nothing."""
+    polite, limiter, clock = setup(robots=False, interval=0.5)
+    for i in range(2):
+        assert polite.admit(url(f"http://a/{i}"), f"http://a/{i}") is None
+    assert len(pop_all(limiter, clock.now)) == 1
+    polite.observe(url("http://a/0"), 200, None, clock.now + 0.3)
+    assert pop_all(limiter, clock.now + 0.5) == []
+    assert len(pop_all(limiter, clock.now + 0.8)) == 1
+    plain, plain_limiter, plain_clock = setup(robots=False)
+    plain.admit(url("http://a/0"), "http://a/0")
+    assert len(pop_all(plain_limiter, plain_clock.now)) == 1
+    plain.observe(url("http://a/0"), 200, None, plain_clock.now + 0.3)
+    plain.admit(url("http://a/1"), "http://a/1")
+    assert len(pop_all(plain_limiter, plain_clock.now)) == 1
+
+
 def test_cooldown_beyond_the_cap_refuses_the_host() -> None:
     polite, limiter, clock = setup(robots=False)
     for i in range(4):

@@ -81,6 +81,7 @@ async def aiohttp_attempt(
                     )
                     if exchange.on_head(resp.status, resp.reason or "", raw):
                         await _read_body(resp, exchange)
+                exchange.outcome.sent = trace.sent
                 return exchange.finish()
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
                 if connected or not trace.reused or trace.retried:
@@ -90,6 +91,7 @@ async def aiohttp_attempt(
                 trace.retried = True
                 trace.reused = False
     except Exception as exc:
+        exchange.outcome.sent = trace.sent  # (None if no connection was made)
         return exchange.fail(translate_aiohttp(exc, target, connected=connected, env=env))
     except BaseException:
         exchange.discard()

@@ -24,6 +24,7 @@ flow control and body streaming. The hook is aiohttp's protocol factory (`Framed
 from __future__ import annotations
 
 import asyncio
+import time
 from contextvars import ContextVar
 from functools import partial
 from typing import Any, cast
@@ -142,14 +143,16 @@ def _canonical_head(head: Head, framer: ResponseParser) -> bytes:
 
 
 class ConnectionUse:
-    """Whether the current attempt's request went out on a pooled (kept-alive) connection:
-    set by `FramedConnector.connect` for the attempt of the running task (`CONNECTION_USE`)."""
+    """Whether the current attempt's request went out on a pooled (kept-alive) connection, and
+    when (its connection was handed out, ready: aiohttp writes the request next), set by
+    `FramedConnector.connect` for the attempt of the running task (`CONNECTION_USE`)."""
 
-    __slots__ = ("retried", "reused")
+    __slots__ = ("retried", "reused", "sent")
 
     def __init__(self) -> None:
         self.reused = False
         self.retried = False
+        self.sent: float | None = None  # when a connection was handed out: the request follows
 
 
 CONNECTION_USE: ContextVar[ConnectionUse | None] = ContextVar("CONNECTION_USE", default=None)
@@ -159,18 +162,20 @@ Cheaper than an aiohttp ``TraceConfig``, which adds coroutine calls to every req
 
 class FramedConnector(aiohttp.TCPConnector):
     """A `aiohttp.TCPConnector` whose connections use `FramedHandler`, and which notes in
-    `CONNECTION_USE` whether a connection it hands out was used before."""
+    `CONNECTION_USE` when it hands out a connection and whether it was used before."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._factory = partial(_new_handler, loop=self._loop)
 
     async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
-        """aiohttp's connect, noting a reused connection for the running attempt."""
+        """aiohttp's connect, noting the time and a reused connection for the running attempt."""
         conn = await super().connect(req, traces, timeout)
         use = CONNECTION_USE.get()
-        if use is not None and getattr(conn.protocol, "used", False):
-            use.reused = True
+        if use is not None:
+            use.sent = time.monotonic()  # aiohttp writes the request right after (`Outcome.sent`)
+            if getattr(conn.protocol, "used", False):
+                use.reused = True
         return conn
 
 

@@ -37,6 +37,7 @@ async def stream_attempt(request: Request, env: AttemptEnv) -> Outcome:
             )
             connected = True
             try:
+                exchange.mark_sent()
                 writer.write(exchange.request_bytes())
                 await writer.drain()
                 while True:

@@ -12,6 +12,7 @@ needs no more bytes after them (`full`) instead of failing.
 
 from __future__ import annotations
 
+import time
 from typing import cast
 
 from fetchall.errors import FetchError, TooLargeError
@@ -63,6 +64,12 @@ class Exchange:
         """The encoded request (hand-built engines send this)."""
         req = self.request
         return encode_request(req.method, req.target.target, req.headers, version)
+
+    def mark_sent(self) -> None:
+        """The request's first byte goes to the socket now (after connect and TLS): noted as
+        `Outcome.sent`, from which politeness spaces the host's next request. Engines call it
+        right before their first write of the request."""
+        self.outcome.sent = time.monotonic()
 
     def takes_views(self) -> bool:
         """Whether `feed` may be given a memoryview the caller reuses afterwards: inside a

@@ -76,6 +76,7 @@ class Fetcher:
         sock: socket.socket | None = None
         try:
             sock = yield from self.connect(request.target, connect_deadline)
+            exchange.mark_sent()
             yield from self.send_all(sock, exchange.request_bytes(), deadline)
             yield from self.receive(sock, exchange, deadline)
             return exchange.finish()

@@ -136,6 +136,7 @@ class Connection(asyncio.BufferedProtocol):
             return pending
         pending.timer = self.loop.call_at(deadline, _expire, waiter)
         self._queue.append(pending)
+        exchange.mark_sent()
         self.transport.write(data)
         return pending
 

@@ -227,6 +227,8 @@ class NonBlockingAttempt:
     def _send(self) -> bool:
         sock = self.sock
         assert sock is not None
+        if not self._sent:
+            self.exchange.mark_sent()  # (again if the first send would have blocked)
         while self._sent < len(self._data):
             try:
                 self._sent += sock.send(self._data[self._sent :])

@@ -63,6 +63,7 @@ def blocking_attempt(
         connected = True
         with sock:
             sock.settimeout(_remaining(deadline, env.timeout))
+            exchange.mark_sent()
             sock.sendall(exchange.request_bytes())
             while True:
                 sock.settimeout(_remaining(deadline, env.timeout))
