@@ -314,6 +314,56 @@ def test_ctrl_c_then_resume(hosts: list[ServerThread], tmp_path: Path) -> None:
     assert sorted(str(r["url"]) for r in rows(out)) == sorted(listed)
 
 
+INTERRUPT_AT_FIRST_ROW = """
+import json, os, signal, sys
+from fetchall.api import fetch_all
+
+def main() -> None:
+    out, urls = sys.argv[1], sys.argv[2:]
+    seen: list[str] = []
+
+    def interrupt_once(row: object) -> None:  # Ctrl-C while the first shard is being recorded
+        if not seen:
+            seen.append(getattr(row, "url"))
+            os.kill(os.getpid(), signal.SIGINT)
+
+    summary = fetch_all(
+        urls, out=out, engine="asyncio", cluster="local:2", shard_size=10, on_result=interrupt_once,
+        retries=0, timeout=20.0, connect_timeout=5.0,
+    )
+    print(json.dumps({"interrupted": summary.interrupted, "rows": summary.total}))
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_ctrl_c_while_a_shard_is_recorded_keeps_the_shard_whole(
+    hosts: list[ServerThread], tmp_path: Path
+) -> None:
+    """Ctrl-C arrives while the coordinator writes the first finished shard's rows: it waits
+    until the shard is recorded whole (rows, state), so no saved file is left without its row,
+    and `--resume` finishes the rest with one row per URL."""
+    script = tmp_path / "interrupt.py"
+    script.write_text(INTERRUPT_AT_FIRST_ROW)
+    listed = url_list(hosts, 10, latency=0.05)
+    out = tmp_path / "o"
+    run = subprocess.run(
+        [sys.executable, str(script), str(out), *listed],
+        capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout.splitlines()[-1])
+    assert summary["interrupted"], summary
+    first = rows(out)
+    saved = {p.relative_to(out).as_posix() for p in saved_files(out)}
+    assert saved == {row["path"] for row in first if row["ok"]}  # every saved file has its row
+    assert sum(1 for row in first if row["ok"]) >= 10, first  # the first shard, whole
+    again = fetch_all(listed, out=out, engine="asyncio", cluster="local:2", resume=True, **FAST)
+    assert not again.interrupted
+    assert sorted(str(r["url"]) for r in rows(out)) == sorted(listed)
+
+
 def test_callbacks_are_shipped_to_the_workers(hosts: list[ServerThread], tmp_path: Path) -> None:
     """A --callbacks file's functions travel with the shards: the file is gone before the run."""
     from fetchall.callbacks import load_callbacks_file

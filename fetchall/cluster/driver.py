@@ -7,8 +7,9 @@ submits them to the cluster through a window of at most a few shards per worker,
 never sits whole in memory. The chunks of a big host are chained: each is submitted with the
 previous chunk's future as an argument, so Dask starts it only after that one ended. As shards
 end, their rows are written to the report and recorded in the store (committed after each
-shard). A shard whose worker died runs again elsewhere (``--shard-retries``: Dask's retries
-and allowed failures); a shard that still fails gives each of its URLs a failed row
+shard; Ctrl-C waits until the shard being recorded is recorded whole, so no saved file is left
+without its row). A shard whose worker died runs again elsewhere (``--shard-retries``: Dask's
+retries and allowed failures); a shard that still fails gives each of its URLs a failed row
 (``cluster``). Ctrl-C: a stop file tells running shards to stop, what they finished is
 recorded, the rest are cancelled, the store is committed (the URLs that did not end stay queued
 for ``--resume``) and the run ends interrupted. A lost scheduler ends the run with a one-line
@@ -32,6 +33,7 @@ from fetchall.cluster.worker import ShardResult, run_shard
 from fetchall.errors import UsageError
 from fetchall.frontier.stored import StoreFrontier
 from fetchall.inputsize import RunProgress
+from fetchall.interrupts import interrupts_held
 from fetchall.options import FetchOptions
 from fetchall.output.items import ITEMS_NAME, ItemsWriter
 from fetchall.output.report import ReportWriter
@@ -232,10 +234,11 @@ class ClusterRun:
                 if not running:
                     return
                 future = _next_ended(client, running)
-                shard, address = running.pop(future)
-                load[address] -= 1
-                self._in_flight -= len(shard.items)
-                self._shard_ended(future, shard)
+                with interrupts_held():  # a shard is recorded whole, or not at all
+                    shard, address = running.pop(future)
+                    load[address] -= 1
+                    self._in_flight -= len(shard.items)
+                    self._shard_ended(future, shard)
         except KeyboardInterrupt:
             self._stop(client, {f: shard for f, (shard, _) in running.items()}, stop_file)
             raise
@@ -248,18 +251,20 @@ class ClusterRun:
 
     def _stop(self, client: Client, running: dict[Future[ShardResult], Shard], stop: Path) -> None:
         """Ctrl-C: the stop file makes running shards stop at their next result and send back
-        what ended (up to `STOP_WAIT` seconds; a second Ctrl-C does not wait); the rest are
-        cancelled. Their URLs that did not end stay queued for ``--resume``."""
+        what ended (up to `STOP_WAIT` seconds; a second Ctrl-C stops the wait, and what ended
+        by then is still recorded); the rest are cancelled. Their URLs that did not end stay
+        queued for ``--resume``."""
         from distributed import wait
 
         stop.touch()
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception, KeyboardInterrupt):
             wait(list(running), timeout=STOP_WAIT)
-        for future, shard in list(running.items()):
-            if future.done():
-                del running[future]
-                self._shard_ended(future, shard)
-        client.cancel(list(running))
+        with interrupts_held():
+            for future, shard in list(running.items()):
+                if future.done():
+                    del running[future]
+                    self._shard_ended(future, shard)
+            client.cancel(list(running))
 
     def _shard_ended(self, future: Future[ShardResult], shard: Shard) -> None:
         try:
