@@ -14,7 +14,8 @@ back here like any job and is handed over to it; saving a body and building its 
 takes each page's links as the body is saved; its rows carry depth and parent. Ctrl-C: the
 engine's in-flight work unwinds, their temp files are removed, the state is committed, in-flight
 URLs get an ``interrupted`` row (they stay queued in the state, for ``--resume``), and the
-report is closed.
+report is closed; a URL being completed (file committed, row written and recorded) is completed
+first.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from fetchall.frontier.listed import ListFrontier
 from fetchall.frontier.stored import StoreFrontier
 from fetchall.http.decoders import accept_encoding
 from fetchall.inputsize import RunProgress
+from fetchall.interrupts import SectionHold
 from fetchall.limits import HostLimiter
 from fetchall.options import FetchOptions
 from fetchall.output.items import ITEMS_NAME, ItemsWriter
@@ -125,6 +127,7 @@ class Runner:
         self._robots_settings = replace(self._settings, max_redirects=5, body_limit=BODY_LIMIT)
         self._rng = random.Random()
         self._report: ReportWriter | None = None
+        self._hold = SectionHold()
 
     # ---- the engine-facing contract (engines.base.RunContext) ----
 
@@ -193,16 +196,26 @@ class Runner:
         )
 
     def complete(self, job: Job, final: Final) -> None:
-        """Save (or not) the body, write the row, free the slot."""
+        """Save (or not) the body, write the row, free the slot: whole, or not at all (a
+        Ctrl-C meanwhile is raised at the end, `SectionHold`)."""
         assert isinstance(job, _Job)
-        del self._active[id(job)]
-        self._limiter.release(job.key)
-        if job.entry is None:
-            self._emit_refused(self._polite.robots_finished(job.target, final))
-        elif final.handoff is not None:
-            self._hand_off(job.entry, final, job.started)
-        else:
-            self._emit(self._saver.result(job.entry, final, job.started), job.entry)
+        hold = self._hold
+        if not hold.checked:
+            hold.check()  # at the first URL: the engine has set up its Ctrl-C handling
+        hold.holding = True
+        try:
+            del self._active[id(job)]
+            self._limiter.release(job.key)
+            if job.entry is None:
+                self._emit_refused(self._polite.robots_finished(job.target, final))
+            elif final.handoff is not None:
+                self._hand_off(job.entry, final, job.started)
+            else:
+                self._emit(self._saver.result(job.entry, final, job.started), job.entry)
+        finally:
+            hold.holding = False
+            if hold.caught is not None:
+                hold.deliver()
 
     def host_status(self) -> HostStatus:
         """Hosts held back right now by cooldowns, rates and robots.txt (for progress)."""
@@ -241,7 +254,10 @@ class Runner:
             self._store_broken = True
             raise
         finally:
-            self._finish(started)
+            try:
+                self._finish(started)
+            finally:
+                self._hold.remove()
         return self.summary
 
     def _open_state(self) -> RunStart:

@@ -5,12 +5,16 @@ the same final URL."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
-from fetchrun import fetch
+from fetchrun import fetch, saved_files
 
+from fetchall import Response
 from fetchall.api import fetch_all
+from fetchall.callbacks import CallbackRegistry
 from fetchall.engines import ENGINES
 from fetchall.result import Result
 from fetchall.server import ServerThread, body_bytes
@@ -45,6 +49,34 @@ def test_resume_after_ctrl_c_fetches_the_rest_once(
     for i, url in enumerate(urls):
         assert (tmp_path / str(rows[url]["path"])).read_bytes() == body_bytes(100 + i)
     assert server.stats.requests < 40 + 4 + 1  # at most the URLs in flight fetched twice
+
+
+def test_ctrl_c_while_a_url_is_saved_completes_that_url_first(
+    engine: str, server: ServerThread, tmp_path: Path
+) -> None:
+    """A real Ctrl-C (SIGINT to this process) arrives while a URL is being saved (its callback
+    runs, then its file is committed and its row written): that URL still ends whole, with its
+    file and its row, before the run stops; no saved file lacks its row; `--resume` finishes
+    the rest."""
+    urls = [server.url(f"/bytes/{300 + i}?latency=0.02") for i in range(20)]
+    signalled: list[str] = []
+
+    def interrupt_once(resp: Response) -> None:
+        if not signalled:
+            signalled.append(resp.url)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    callbacks = CallbackRegistry({"*": interrupt_once})  # type: ignore[dict-item]
+    first = fetch_all(urls, engine=engine, out=tmp_path, callbacks=callbacks, concurrency=4)
+    assert first.interrupted and len(signalled) == 1
+    rows = report_rows(tmp_path)
+    row = rows[signalled[0]]
+    assert row["ok"] and (tmp_path / str(row["path"])).is_file(), row
+    saved = {p.relative_to(tmp_path).as_posix() for p in saved_files(tmp_path)}
+    assert saved == {str(r["path"]) for r in rows.values() if r["ok"]}
+    second = fetch(engine, urls, tmp_path, resume=True, concurrency=4)
+    assert second.summary.exit_code == 0
+    assert set(report_rows(tmp_path)) == set(urls)
 
 
 def test_refresh_asks_conditionally_and_keeps_unchanged_files(

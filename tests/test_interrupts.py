@@ -10,7 +10,7 @@ from types import FrameType
 
 import pytest
 
-from fetchall.interrupts import interrupts_held
+from fetchall.interrupts import SectionHold, interrupts_held
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -74,3 +74,41 @@ def test_outside_the_main_thread_the_section_runs_unguarded() -> None:
     thread.start()
     thread.join(10)
     assert seen == [signal.default_int_handler]
+
+
+def test_section_hold_defers_ctrl_c_over_each_section() -> None:
+    hold = SectionHold()
+    hold.check()
+    try:
+        assert hold.installed and signal.getsignal(signal.SIGINT) == hold._handle
+        hold.holding = True
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)  # twice: delivered once
+        hold.holding = False
+        assert hold.caught is not None
+        with pytest.raises(KeyboardInterrupt):
+            hold.deliver()
+        hold.deliver()  # nothing left
+        with pytest.raises(KeyboardInterrupt):  # outside a section: at once
+            os.kill(os.getpid(), signal.SIGINT)
+            reached = False  # (not reached: the handler raises before this line)
+            assert reached
+    finally:
+        hold.remove()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_section_hold_leaves_another_handler_alone() -> None:
+    def cancel_a_task(signum: int, frame: FrameType | None) -> None:  # asyncio's, say
+        pass
+
+    previous = signal.signal(signal.SIGINT, cancel_a_task)
+    try:
+        hold = SectionHold()
+        hold.check()
+        assert hold.checked and not hold.installed
+        assert signal.getsignal(signal.SIGINT) is cancel_a_task
+        hold.remove()
+        assert signal.getsignal(signal.SIGINT) is cancel_a_task
+    finally:
+        signal.signal(signal.SIGINT, previous)
