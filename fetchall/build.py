@@ -48,12 +48,14 @@ COMPILED: tuple[str, ...] = (
     "fetchall.state.schema",
     "fetchall.politeness",
     "fetchall.urllists",
+    "fetchall.interrupts",
 )
 """The hot path of a fetch: the HTTP core, URLs, policy, limiter, paths, report rows, results,
 the keepalive engine with its connections and exchange, the asyncio scheduling loop and the
 connection pool, and what a URL passes through around the engine: the runner, the saver, the
 output directory and its body files, the frontier with its store (and the crawl's frontier,
-which subclasses it), the state rows, the politeness checks and the URL-list reader. An
+which subclasses it), the state rows, the politeness checks, the URL-list reader and the
+runner's Ctrl-C hold (`fetchall.interrupts`: two attribute writes per URL). An
 interpreted class cannot subclass a compiled one, so a compiled class's subclasses are compiled
 with it (the exchanges, the frontiers). `fetchall.digests` and `fetchall.errors` stay pure:
 their tests patch what compiled code would not look up."""
