@@ -142,6 +142,9 @@ class FetchOptions:
     """Fetch the URLs that are done again, conditionally (ETag / Last-Modified)."""
     retry_failed: bool = False
     """Fetch the URLs that failed again."""
+    shared_out: bool = False
+    """Other runs write into ``out`` at the same time (a cluster's workers, one run per shard):
+    the temp dir is left in place at the end, for the coordinator to remove (no CLI option)."""
 
     @property
     def report_path(self) -> Path:

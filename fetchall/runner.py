@@ -299,7 +299,7 @@ class Runner:
         """Interrupted rows, temp files, the state's last commit, the report; the summary."""
         try:
             self._finish_interrupted()
-            self.out.remove_temps()
+            self.out.remove_temps(keep_dir=self.opts.shared_out)
             self._items.close()
             if self._crawler is not None:
                 self._crawler.close()

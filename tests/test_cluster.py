@@ -151,7 +151,20 @@ def test_local_cluster_gives_what_one_process_gives(
     assert (spread.ok, spread.failed, spread.duplicates) == (single.ok, single.failed, 1)
     assert comparable(tmp_path / "two") == comparable(tmp_path / "one")
     assert max(server.stats.max_active for server in hosts) <= 3  # --per-host, cluster-wide
-    assert not list((tmp_path / "two" / ".fetchall-tmp").glob("*"))
+    assert not (tmp_path / "two" / ".fetchall-tmp").exists()  # the coordinator removed it
+
+
+def test_a_shard_run_leaves_the_shared_temp_dir_in_place(
+    hosts: list[ServerThread], tmp_path: Path
+) -> None:
+    """A shard's run ends while other workers still write into DIR's temp dir: removing it
+    then made their next temp file fail (a CI run of the cluster tests); a plain run removes it."""
+    urls = url_list(hosts, 2)
+    shard = fetch_all(urls, engine="asyncio", out=tmp_path / "s", shared_out=True, **FAST)
+    plain = fetch_all(urls, engine="asyncio", out=tmp_path / "p", **FAST)
+    assert shard.ok == plain.ok == len(urls)
+    assert (tmp_path / "s" / ".fetchall-tmp").is_dir()
+    assert not (tmp_path / "p" / ".fetchall-tmp").exists()
 
 
 def test_chunks_of_a_big_host_never_overlap(hosts: list[ServerThread], tmp_path: Path) -> None:

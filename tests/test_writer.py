@@ -217,6 +217,21 @@ def test_remove_temps(tmp_path: Path) -> None:
     body.discard()
 
 
+def test_remove_temps_can_keep_a_shared_dir_and_new_temps_remake_it(tmp_path: Path) -> None:
+    """A run that shares DIR with others (a cluster's shard) leaves the empty temp dir in
+    place; and a temp dir another process removed is made again by the next `new_temp`."""
+    out = OutputDir(tmp_path)
+    _body(out).discard()
+    out.remove_temps(keep_dir=True)
+    assert (tmp_path / TEMP_DIR).is_dir() and _temps(tmp_path) == []
+    other = OutputDir(tmp_path)  # another run into DIR, ending: it removes the empty dir
+    other.remove_temps()
+    assert not (tmp_path / TEMP_DIR).exists()
+    body = _body(out)  # this run had made the dir already: it makes it again
+    assert body.path.exists()
+    body.discard()
+
+
 def test_picklable_for_child_processes(tmp_path: Path) -> None:
     out = OutputDir(tmp_path)
     out.commit(_body(out), "h/x", "http://h/x")

@@ -157,6 +157,7 @@ class ClusterRun:
             complete = self._run(store)
             finish_run(store, complete=complete)
         finally:
+            out.remove_temps(pids=())  # the temp dir the shards left, if it is empty
             self._items_out.close()
             if self._report is not None:
                 self._report.close()

@@ -6,7 +6,9 @@ state store) and writes its report to a private temporary file: the rows go back
 coordinator as the task's result, keyed by the coordinator's row ids. Bodies go straight into
 the shared output directory: temporary names are unique per process (pid, counter, random), and
 each file is renamed into place when complete, at a name derived from its URL, so a shard that
-runs again (its worker was killed) rewrites the same files and never duplicates one. The task
+runs again (its worker was killed) rewrites the same files and never duplicates one; a shard
+leaves the shared temp dir in place when it ends (``shared_out``: the other workers are still
+writing into it), and the coordinator removes it at the end of the run. The task
 blocks its worker's one thread until the shard ends. A stop file the coordinator writes when
 interrupted makes a running shard stop at its next result (a Dask cancel cannot stop a running
 task), so nothing keeps writing into the output directory after the coordinator has gone.
@@ -77,6 +79,7 @@ def run_shard(
     with tempfile.TemporaryDirectory(prefix="fetchall-shard-") as scratch:
         shard_settings = {
             **settings, "use_state": False, "state": None, "resume": False, "fresh": False,
+            "shared_out": True,
             "refresh": False, "retry_failed": False, "report": Path(scratch) / "report.jsonl",
             "items_file": Path(scratch) / "items.jsonl",
         }  # fmt: skip

@@ -115,14 +115,22 @@ class OutputDir:
             if self._tmp_ready_pid != pid:
                 self._prepare_temp_dir()
                 self._tmp_ready_pid = pid
-            try:
-                fd = os.open(path, _O_FLAGS, 0o666)
-            except FileNotFoundError:  # the temp dir was removed meanwhile
-                self._prepare_temp_dir()
-                fd = os.open(path, _O_FLAGS, 0o666)
+            fd = self._open_temp(path)
         except OSError as exc:
             raise OutputError(f"cannot create a temporary file: {reason(exc)}") from None
         return BodyFile(path, fd, digest=self.digest)
+
+    def _open_temp(self, path: str) -> int:
+        """Create the temp file ``path``; if the temp dir was removed meanwhile (another run
+        into the same directory ended: see `remove_temps`), make it again and retry, up to
+        `TEMP_DIR_RETRIES` times."""
+        for _ in range(TEMP_DIR_RETRIES):
+            try:
+                return os.open(path, _O_FLAGS, 0o666)
+            except FileNotFoundError:  # the temp dir was removed meanwhile
+                with contextlib.suppress(FileNotFoundError):  # (and again before the lstat)
+                    self._prepare_temp_dir()
+        return os.open(path, _O_FLAGS, 0o666)
 
     def _prepare_temp_dir(self) -> None:
         """Create the temp dir if needed and make sure it is a real directory, not a symlink."""
@@ -251,8 +259,10 @@ class OutputDir:
         if dead:
             self.remove_temps(dead)
 
-    def remove_temps(self, pids: Iterable[int] | None = None) -> None:
-        """Delete this process's (or ``pids``') leftover temp files; remove the dir if empty."""
+    def remove_temps(self, pids: Iterable[int] | None = None, *, keep_dir: bool = False) -> None:
+        """Delete this process's (or ``pids``') leftover temp files; remove the dir if empty,
+        unless ``keep_dir``: other processes may be writing into it (a cluster's workers each
+        end a run per shard while the others go on; the coordinator removes it at the end)."""
         prefixes = tuple(f"{pid}-" for pid in (pids if pids is not None else [os.getpid()]))
         try:
             with os.scandir(self._tmp) as entries:
@@ -262,9 +272,14 @@ class OutputDir:
                             os.unlink(entry.path)
         except OSError:
             return
-        with contextlib.suppress(OSError):
-            os.rmdir(self._tmp)
+        if not keep_dir:
+            with contextlib.suppress(OSError):
+                os.rmdir(self._tmp)
 
+
+TEMP_DIR_RETRIES = 3
+"""How often `OutputDir.new_temp` makes the temp dir again when another process removed it
+(between this process's ``mkdir`` and ``open`` too)."""
 
 _COUNTER = itertools.count(1)  # process-wide: two OutputDirs on one root never share a name
 _TAG: list[tuple[int, str]] = []  # this process's (pid, random token); reset in a forked child
