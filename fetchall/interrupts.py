@@ -56,7 +56,8 @@ def interrupts_held() -> Iterator[None]:
 
 class SectionHold:
     """Ctrl-C held back over a section run for every URL (the runner's `complete`: a file
-    committed, then its row written and recorded), at the cost of two attribute writes.
+    committed, then its row written and recorded): ``with hold:`` around it, which costs two
+    attribute writes and a check once installed.
 
     `check` installs it once, at the first section, and only over Python's own SIGINT handler,
     which raises `KeyboardInterrupt` wherever the main thread is; by then an asyncio engine has
@@ -72,6 +73,16 @@ class SectionHold:
         self.checked = False
         self.installed = False
         self.caught: tuple[int, FrameType | None] | None = None
+
+    def __enter__(self) -> None:
+        if not self.checked:
+            self.check()  # at the first section: the engine has set up its Ctrl-C handling
+        self.holding = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.holding = False
+        if self.caught is not None:
+            self.deliver()
 
     def check(self) -> None:
         """Install the hold if Ctrl-C is Python's default handler in the main thread."""

@@ -199,11 +199,7 @@ class Runner:
         """Save (or not) the body, write the row, free the slot: whole, or not at all (a
         Ctrl-C meanwhile is raised at the end, `SectionHold`)."""
         assert isinstance(job, _Job)
-        hold = self._hold
-        if not hold.checked:
-            hold.check()  # at the first URL: the engine has set up its Ctrl-C handling
-        hold.holding = True
-        try:
+        with self._hold:
             del self._active[id(job)]
             self._limiter.release(job.key)
             if job.entry is None:
@@ -212,10 +208,6 @@ class Runner:
                 self._hand_off(job.entry, final, job.started)
             else:
                 self._emit(self._saver.result(job.entry, final, job.started), job.entry)
-        finally:
-            hold.holding = False
-            if hold.caught is not None:
-                hold.deliver()
 
     def host_status(self) -> HostStatus:
         """Hosts held back right now by cooldowns, rates and robots.txt (for progress)."""

@@ -81,14 +81,14 @@ def test_section_hold_defers_ctrl_c_over_each_section() -> None:
     hold.check()
     try:
         assert hold.installed and signal.getsignal(signal.SIGINT) == hold._handle
-        hold.holding = True
-        os.kill(os.getpid(), signal.SIGINT)
-        os.kill(os.getpid(), signal.SIGINT)  # twice: delivered once
-        hold.holding = False
-        assert hold.caught is not None
-        with pytest.raises(KeyboardInterrupt):
-            hold.deliver()
-        hold.deliver()  # nothing left
+        steps: list[str] = []
+        with pytest.raises(KeyboardInterrupt), hold:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)  # twice: delivered once
+            steps.append("end of the section")
+        assert steps == ["end of the section"] and hold.caught is None
+        with hold:  # nothing left to deliver
+            steps.append("a quiet section")
         with pytest.raises(KeyboardInterrupt):  # outside a section: at once
             os.kill(os.getpid(), signal.SIGINT)
             reached = False  # (not reached: the handler raises before this line)
@@ -105,7 +105,8 @@ def test_section_hold_leaves_another_handler_alone() -> None:
     previous = signal.signal(signal.SIGINT, cancel_a_task)
     try:
         hold = SectionHold()
-        hold.check()
+        with hold:  # the first section checks which handler is in place
+            pass
         assert hold.checked and not hold.installed
         assert signal.getsignal(signal.SIGINT) is cancel_a_task
         hold.remove()
