@@ -67,6 +67,7 @@ class _Job:
     entry: Entry | None  # None: the robots.txt of the target's origin (no report row)
     plan: PlanGen
     started: float
+    released: bool = False  # its slot was freed before its `complete` (`release`)
 
 
 class Runner:
@@ -185,10 +186,11 @@ class Runner:
 
     @property
     def finished(self) -> bool:
-        """Nothing running, nothing waiting, and the frontier exhausted."""
+        """Nothing running or still to complete, nothing waiting, and the frontier exhausted."""
         limiter = self._limiter
         return (
             limiter.active == 0
+            and not self._active
             and limiter.waiting == 0
             and self._frontier.exhausted
             and self._polite.parked == 0
@@ -201,13 +203,21 @@ class Runner:
         assert isinstance(job, _Job)
         with self._hold:
             del self._active[id(job)]
-            self._limiter.release(job.key)
+            if not job.released:
+                self._limiter.release(job.key)
             if job.entry is None:
                 self._emit_refused(self._polite.robots_finished(job.target, final))
             elif final.handoff is not None:
                 self._hand_off(job.entry, final, job.started)
             else:
                 self._emit(self._saver.result(job.entry, final, job.started), job.entry)
+
+    def release(self, job: Job) -> None:
+        """Free the slot of ``job``, whose plan is done, before its `complete`."""
+        assert isinstance(job, _Job)
+        if not job.released:
+            job.released = True
+            self._limiter.release(job.key)
 
     def host_status(self) -> HostStatus:
         """Hosts held back right now by cooldowns, rates and robots.txt (for progress)."""

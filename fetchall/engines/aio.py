@@ -1,11 +1,16 @@
 """The asyncio scheduling loop shared by the ``asyncio`` and ``aiohttp`` engines.
 
 Strategy: one task per started job; the coordinating coroutine starts every job the limiter
-admits, then sleeps on an `asyncio.Event` until a task completes (which frees a slot) or, when
+admits, then sleeps on an `asyncio.Event` until a task finishes (which frees a slot) or, when
 hosts wait for their rate slot or a cooldown, until the next one is due (a loop timer). Each task
-drives its job's policy generator with ``await`` (attempts and `asyncio.sleep` for backoff) and
-hands the result back on the loop thread, so callbacks run one at a time in the coordinating
-thread. On cancellation (Ctrl-C) every task is cancelled and awaited, so temp files are removed.
+drives its job's policy generator with ``await`` (attempts and `asyncio.sleep` for backoff),
+frees its slot (`RunContext.release`) and leaves its `Final` to the coordinator, which starts
+the jobs those slots admit, lets them run to their first wait (their requests go out), and only
+then completes the finished ones (callbacks, files committed, rows written), one at a time on
+the loop thread. So the servers work on the next requests while fetchall saves the last
+responses; completing each job in its own task, before the next request left, cost 3-10% more
+CPU per URL (benchmarks/RESULTS.md, issue 14). On cancellation (Ctrl-C) every task is cancelled
+and awaited, so temp files are removed, and jobs already finished are completed.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ async def run_jobs(ctx: RunContext, attempt: AsyncAttempt) -> None:
     wake = asyncio.Event()
     tasks: set[asyncio.Task[None]] = set()
     bugs: list[BaseException] = []
+    done: list[tuple[Job, Final]] = []  # plans finished, slots freed, not completed yet
 
     async def run_one(job: Job) -> None:
         try:
@@ -53,7 +59,8 @@ async def run_jobs(ctx: RunContext, attempt: AsyncAttempt) -> None:
                 else:
                     await asyncio.sleep(step.seconds)
                     step = advance(plan, None)
-            ctx.complete(job, step)
+            ctx.release(job)  # the coordinator completes it once the next job started
+            done.append((job, step))
         except (Exception, KeyboardInterrupt) as exc:
             # a bug, not a fetch failure, or a listener stopping the run as Ctrl-C would:
             # raised in the coordinator (a task keeping it would log "never retrieved")
@@ -72,6 +79,12 @@ async def run_jobs(ctx: RunContext, attempt: AsyncAttempt) -> None:
                 task = loop.create_task(run_one(job))  # not asyncio.create_task: no getpid()
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
+            if done:
+                await asyncio.sleep(0)  # the tasks just made run first: their requests go out
+                _complete(ctx, done)
+                if bugs:
+                    raise bugs[0]
+                continue  # completing may have freed hosts or handed back redirect hops
             if ctx.finished:
                 break
             delay = delay_until(ctx.next_due())  # a host waiting for its rate or a cooldown
@@ -91,4 +104,18 @@ async def run_jobs(ctx: RunContext, attempt: AsyncAttempt) -> None:
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
     if stopped_by is not None:
+        if not isinstance(stopped_by, Exception):  # Ctrl-C, not a bug: keep what finished
+            _complete(ctx, done)
         raise stopped_by
+
+
+def _complete(ctx: RunContext, done: list[tuple[Job, Final]]) -> None:
+    """Complete the finished jobs in ``done``, in order, emptying it as it goes (what a
+    failing `complete` leaves stays there)."""
+    started = 0
+    try:
+        for job, final in done:
+            started += 1
+            ctx.complete(job, final)
+    finally:
+        del done[:started]

@@ -84,6 +84,10 @@ class RunContext(Protocol):
     def complete(self, job: Job, final: Final) -> None:
         """Hand back a finished job (runs callbacks, saves, reports, frees its slot)."""
 
+    def release(self, job: Job) -> None:
+        """Free the slot of ``job``, whose plan is done, before its `complete` (for an engine
+        that starts the jobs a finished one made room for before completing it)."""
+
     def next_due(self) -> float | None:
         """When (`time.monotonic`) `next_job` may have a job it cannot give now (a host waiting
         for its rate slot or a cooldown's end), or None."""
