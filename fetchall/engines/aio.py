@@ -1,4 +1,4 @@
-"""The asyncio scheduling loop shared by the ``asyncio`` and ``aiohttp`` engines.
+"""The asyncio scheduling loop shared by the ``asyncio``, ``aiohttp`` and ``keepalive`` engines.
 
 Strategy: one task per started job; the coordinating coroutine starts every job the limiter
 admits, then sleeps on an `asyncio.Event` until a task finishes (which frees a slot) or, when
@@ -8,7 +8,7 @@ frees its slot (`RunContext.release`) and leaves its `Final` to the coordinator,
 the jobs those slots admit, lets them run to their first wait (their requests go out), and only
 then completes the finished ones (callbacks, files committed, rows written), one at a time on
 the loop thread. So the servers work on the next requests while fetchall saves the last
-responses; completing each job in its own task, before the next request left, cost 3-10% more
+responses; completing each job in its own task, before the next request left, cost 4-13% more
 CPU per URL (benchmarks/RESULTS.md, issue 14). On cancellation (Ctrl-C) every task is cancelled
 and awaited, so temp files are removed, and jobs already finished are completed.
 """
