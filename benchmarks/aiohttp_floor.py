@@ -12,6 +12,8 @@ URLs from one iterator: no task, semaphore or gather per URL). Modes:
 - ``--save temp``: write a temporary file, then ``os.replace`` it into place (fetchall's commit);
 - ``--report``: one JSON row per URL into ``report.jsonl`` (fetchall's report).
 
+The duties are ``floor.py``'s own (`floor.Duties`), so the two floors differ only in transport.
+
 It trusts the server (status 200 or the run fails). Prints one line:
 ``URLS requests in SECONDS s``.
 
@@ -22,53 +24,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import time
 from collections.abc import Iterator
-from typing import IO
+from pathlib import Path
 
 import aiohttp
 
-
-class Saver:
-    """Where bodies and report rows go."""
-
-    def __init__(self, out: str, mode: str, report: bool) -> None:
-        self.out = out
-        self.mode = mode
-        self.count = 0
-        self.report: IO[str] | None = None
-        if report:
-            self.report = open(os.path.join(out, "report.jsonl"), "w")  # noqa: SIM115
-        os.makedirs(os.path.join(out, ".tmp"), exist_ok=True)
-
-    def save(self, url: str, body: bytes) -> None:
-        """Save one body the configured way, and write its report row."""
-        self.count += 1
-        name = url.rsplit("/", 1)[-1] or "index"
-        final = os.path.join(self.out, name)
-        if self.mode == "temp":
-            temp = os.path.join(self.out, ".tmp", f"{self.count}.part")
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            os.write(fd, body)
-            os.close(fd)
-            os.replace(temp, final)
-        elif self.mode == "direct":
-            with open(final, "wb") as stream:
-                stream.write(body)
-        if self.report is not None:
-            row = {"url": url, "ok": True, "status": 200, "path": name, "bytes": len(body)}
-            self.report.write(json.dumps(row) + "\n")
-
-    def close(self) -> None:
-        """Close the report."""
-        if self.report is not None:
-            self.report.close()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from floor import Duties, run_fast  # the same duties as floor.py's, on the same loop
 
 
-async def worker(session: aiohttp.ClientSession, urls: Iterator[str], saver: Saver) -> None:
+async def worker(session: aiohttp.ClientSession, urls: Iterator[str], saver: Duties) -> None:
     """Fetch URLs from the shared iterator until it is empty."""
     for url in urls:
         async with session.get(url) as resp:
@@ -82,7 +50,7 @@ async def main_async(args: argparse.Namespace) -> int:
     """Run ``-c`` workers over the list."""
     with open(args.list, encoding="ascii") as stream:
         urls = [line.strip() for line in stream if line.strip()]
-    saver = Saver(args.out, args.save, args.report)
+    saver = Duties(args.out, args.save, args.report)
     started = time.perf_counter()
     connector = aiohttp.TCPConnector(limit=args.concurrency, limit_per_host=args.concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -105,11 +73,7 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="one JSON row per URL")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main_async(args))
-    return uvloop.run(main_async(args))
+    return run_fast(main_async(args))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 _LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]+)", re.IGNORECASE)
@@ -72,7 +73,7 @@ class Floor(asyncio.Protocol):
                 return
             body = self.buf[end + 4 : end + 4 + length]
             self.buf = self.buf[end + 4 + length :]
-            self.run.save(self.inflight.pop(0), body)
+            self.run.duties.save(self.inflight.pop(0), body)
         self.fill()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -80,41 +81,56 @@ class Floor(asyncio.Protocol):
             self.done.set_exception(exc or ConnectionError("closed early"))
 
 
+class Duties:
+    """fetchall's per-URL duties, each switched on or off, the same for every floor script:
+    save the body (``none``, ``direct``: ``open().write()`` at its final name, ``temp``: a
+    temporary file renamed into place) and write a JSON report row."""
+
+    def __init__(self, out: str, save: str, report: bool) -> None:
+        self.out = out
+        self.mode = save
+        self.count = 0
+        self.report = open(os.path.join(out, "report.jsonl"), "w") if report else None  # noqa: SIM115
+        os.makedirs(os.path.join(out, ".tmp"), exist_ok=True)
+
+    def save(self, url: str, body: bytes) -> None:
+        """Save one body the configured way, and write its report row."""
+        name = url.rsplit("/", 1)[-1] or "index"
+        final = os.path.join(self.out, name)
+        self.count += 1
+        if self.mode == "temp":
+            temp = os.path.join(self.out, ".tmp", f"{self.count}.part")
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            os.write(fd, body)
+            os.close(fd)
+            os.replace(temp, final)
+        elif self.mode == "direct":
+            with open(final, "wb") as stream:
+                stream.write(body)
+        if self.report is not None:
+            row = {"url": url, "ok": True, "status": 200, "path": name, "bytes": len(body)}
+            self.report.write(json.dumps(row) + "\n")
+
+    def close(self) -> None:
+        """Close the report."""
+        if self.report is not None:
+            self.report.close()
+
+
 class Run:
-    """Shared state: the URL paths, the output directory, the report."""
+    """Shared state: the URL paths, the request template, the duties."""
 
     def __init__(self, args: argparse.Namespace, host: str, port: int, paths: Iterator[str]):
         self.paths = paths
         self.pipeline = args.pipeline
-        self.out = args.out
-        self.temp_mode = args.save == "temp"
         self.host = f"{host}:{port}".encode()
-        self.count = 0
-        self.report = open(os.path.join(args.out, "report.jsonl"), "w") if args.report else None  # noqa: SIM115
-        os.makedirs(os.path.join(args.out, ".tmp"), exist_ok=True)
+        self.duties = Duties(args.out, args.save, args.report)
 
     def request(self, path: str) -> bytes:
         return b"GET %s HTTP/1.1\r\nHost: %s\r\nConnection: keep-alive\r\n\r\n" % (
             path.encode(),
             self.host,
         )
-
-    def save(self, path: str, body: bytes) -> None:
-        name = path.rsplit("/", 1)[-1] or "index"
-        final = os.path.join(self.out, name)
-        self.count += 1
-        if self.temp_mode:
-            temp = os.path.join(self.out, ".tmp", f"{self.count}.part")
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            os.write(fd, body)
-            os.close(fd)
-            os.replace(temp, final)
-        else:
-            with open(final, "wb") as stream:
-                stream.write(body)
-        if self.report is not None:
-            row = {"url": path, "ok": True, "status": 200, "path": name, "bytes": len(body)}
-            self.report.write(json.dumps(row) + "\n")
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -132,10 +148,10 @@ async def main_async(args: argparse.Namespace) -> int:
         waits.append(done)
     await asyncio.gather(*waits)
     elapsed = time.perf_counter() - started
-    if run.report is not None:
-        run.report.close()
-    print(f"{run.count} requests in {elapsed:.3f} s = {run.count / elapsed:,.0f} req/s")
-    return 0 if run.count == len(urls) else 1
+    run.duties.close()
+    count = run.duties.count
+    print(f"{count} requests in {elapsed:.3f} s = {count / elapsed:,.0f} req/s")
+    return 0 if count == len(urls) else 1
 
 
 def main() -> int:
@@ -149,12 +165,16 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="one JSON row per URL")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    return run_fast(main_async(args))
+
+
+def run_fast(main: Coroutine[Any, Any, int]) -> int:
+    """Run ``main`` on uvloop if it is installed, else on the stdlib loop."""
     try:
         import uvloop
-
-        return uvloop.run(main_async(args))
     except ImportError:
-        return asyncio.run(main_async(args))
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 if __name__ == "__main__":
