@@ -203,8 +203,7 @@ class Runner:
         assert isinstance(job, _Job)
         with self._hold:
             del self._active[id(job)]
-            if not job.released:
-                self._limiter.release(job.key)
+            self.release(job)  # (a no-op if the engine released it already)
             if job.entry is None:
                 self._emit_refused(self._polite.robots_finished(job.target, final))
             elif final.handoff is not None:
